@@ -1,0 +1,390 @@
+/**
+ * `kensa` — the headless command line over the engine.
+ *
+ *   kensa fit <good-images-dir|image>... --out model.kensa [--backbone FILE|ID] [--coreset 0.1]
+ *   kensa score model.kensa <image|dir>... [--heatmaps DIR] [--json]
+ *   kensa eval <dataset-dir> [--backbone FILE|ID] [--out result.json]
+ *   kensa info model.kensa
+ *   kensa backbone list | download <id>
+ *
+ * Results go to stdout, progress to stderr. An error is one line on stderr and a non-zero
+ * exit code (1 = failure, 2 = usage). Long work runs in the engine worker thread.
+ */
+import { stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { downloadBackbone, loadManifest, modelsDirs } from '../engine/backbone/backbone';
+import { isKensaError, KensaError } from '../engine/errors';
+import { listImages } from '../engine/imaging/load';
+import { loadModel } from '../engine/model-file';
+import type { EpRequest } from '../engine/ort/session';
+import type { PartialConfig } from '../engine/patchcore';
+import { EngineClient } from '../jobs/engine-client';
+import type { ScoreItem } from '../jobs/protocol';
+import { KENSA_VERSION } from '../shared/version';
+
+const HELP = `kensa ${KENSA_VERSION} — visual anomaly detection (PatchCore)
+
+Usage:
+  kensa fit <good-images-dir|image>... --out model.kensa [options]
+  kensa score model.kensa <image|dir>... [--heatmaps DIR] [--json] [--backbone FILE|ID]
+  kensa eval <dataset-dir> [--out result.json] [options]     (MVTec layout: train/good, test/<type>, ground_truth/<type>)
+  kensa info model.kensa
+  kensa backbone list
+  kensa backbone download <id>
+
+Fit/eval options:
+  --backbone FILE|ID   backbone .onnx file or manifest id (default: first found of ${loadManifest().default.join(', ')})
+  --coreset R          coreset ratio, 0 < R <= 1 (default 0.1)
+  --max-bank N         memory bank size limit (default 20000)
+  --size PX            model input size (default 224)
+  --resize MODE        stretch (default, whole part, no crop) | crop (centre crop) | pad
+  --taps A,B           backbone tensors to use as feature taps (default: auto)
+  --project-dim N      project features to N dimensions
+  --seed N             random seed (default 0)
+  --ep EP              auto (default) | cpu | cuda | dml | coreml | webgpu
+  --model-out FILE     (eval) also save the fitted model
+
+Environment: KENSA_MODELS_DIR (backbone folder), KENSA_SHARED (folder with models/ and data/), KENSA_THREADS.
+`;
+
+class UsageError extends Error {}
+
+const OPTIONS = {
+  out: { type: 'string', short: 'o' },
+  backbone: { type: 'string' },
+  coreset: { type: 'string' },
+  'max-bank': { type: 'string' },
+  size: { type: 'string' },
+  resize: { type: 'string' },
+  taps: { type: 'string' },
+  'project-dim': { type: 'string' },
+  seed: { type: 'string' },
+  ep: { type: 'string' },
+  heatmaps: { type: 'string' },
+  json: { type: 'boolean' },
+  'model-out': { type: 'string' },
+  quiet: { type: 'boolean', short: 'q' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'v' },
+} satisfies ParseArgsConfig['options'];
+
+type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
+
+function num(v: string | undefined, name: string, check: (n: number) => boolean, what: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || !check(n)) throw new UsageError(`--${name} must be ${what}, got "${v}"`);
+  return n;
+}
+
+function configFrom(v: Values): PartialConfig {
+  const cfg: PartialConfig = {};
+  const coreset: NonNullable<PartialConfig['coreset']> = {};
+  const ratio = num(v.coreset, 'coreset', (n) => n > 0 && n <= 1, 'a ratio in (0, 1]');
+  if (ratio !== undefined) coreset.ratio = ratio;
+  const maxBank = num(v['max-bank'], 'max-bank', (n) => Number.isInteger(n) && n >= 1, 'a positive integer');
+  if (maxBank !== undefined) coreset.maxSize = maxBank;
+  const seed = num(v.seed, 'seed', Number.isInteger, 'an integer');
+  if (seed !== undefined) coreset.seed = seed;
+  if (Object.keys(coreset).length > 0) cfg.coreset = coreset;
+  const size = num(v.size, 'size', (n) => Number.isInteger(n) && n >= 32 && n <= 4096, 'an integer from 32 to 4096');
+  const projectDim = num(v['project-dim'], 'project-dim', (n) => Number.isInteger(n) && n >= 1, 'a positive integer');
+  if (size !== undefined || projectDim !== undefined) {
+    cfg.embedding = {};
+    if (size !== undefined) Object.assign(cfg.embedding, { width: size, height: size });
+    if (projectDim !== undefined) cfg.embedding.projectDim = projectDim;
+  }
+  if (v.resize !== undefined) {
+    if (!['stretch', 'crop', 'pad'].includes(v.resize)) throw new UsageError(`--resize must be stretch, crop or pad, got "${v.resize}"`);
+    cfg.resize = v.resize as 'stretch' | 'crop' | 'pad';
+  }
+  if (v.taps !== undefined) cfg.taps = v.taps.split(',').map((s) => s.trim()).filter(Boolean);
+  return cfg;
+}
+
+function epFrom(v: Values): EpRequest | undefined {
+  if (v.ep === undefined) return undefined;
+  const ok = ['auto', 'cpu', 'cuda', 'dml', 'coreml', 'webgpu'];
+  if (!ok.includes(v.ep)) throw new UsageError(`--ep must be one of ${ok.join(', ')}, got "${v.ep}"`);
+  return v.ep as EpRequest;
+}
+
+/** Expands folders into their images; a folder with no images is an error naming it. */
+async function expandInputs(inputs: string[]): Promise<string[]> {
+  const files: string[] = [];
+  for (const input of inputs) {
+    let s;
+    try {
+      s = await stat(input);
+    } catch {
+      // A missing file is kept: the engine reports it per file, so the rest still run.
+      files.push(path.resolve(input));
+      continue;
+    }
+    if (s.isDirectory()) files.push(...(await listImages(input)));
+    else files.push(path.resolve(input));
+  }
+  return files;
+}
+
+class ProgressLine {
+  private lastLen = 0;
+  private lastPhase = '';
+  private lastPct = -1;
+  private readonly t0 = performance.now();
+  constructor(private readonly quiet: boolean) {}
+
+  update(p: { phase: string; done: number; total: number }): void {
+    if (this.quiet) return;
+    const pct = p.total > 0 ? Math.floor((100 * p.done) / p.total) : 0;
+    const secs = (performance.now() - this.t0) / 1000;
+    const line = `${p.phase} ${p.done}/${p.total} (${pct}%) ${secs.toFixed(1)}s`;
+    if (process.stderr.isTTY) {
+      process.stderr.write(`\r${line.padEnd(this.lastLen)}`);
+      this.lastLen = line.length;
+    } else if (p.phase !== this.lastPhase || Math.floor(pct / 25) !== Math.floor(this.lastPct / 25)) {
+      process.stderr.write(`${line}\n`);
+    }
+    this.lastPhase = p.phase;
+    this.lastPct = pct;
+  }
+
+  done(): void {
+    if (!this.quiet && process.stderr.isTTY && this.lastLen > 0) process.stderr.write(`\r${' '.repeat(this.lastLen)}\r`);
+  }
+}
+
+/** Ctrl-C cancels the running job cleanly (the worker stops; nothing half-written stays). */
+function cancelOnSigint(cancel: () => void): () => void {
+  const h = (): void => {
+    process.stderr.write('\ncancelling…\n');
+    cancel();
+  };
+  process.once('SIGINT', h);
+  return () => process.off('SIGINT', h);
+}
+
+async function cmdFit(args: string[], v: Values, engine: EngineClient): Promise<number> {
+  if (args.length === 0) throw new UsageError('fit needs a folder (or files) of good images');
+  if (!v.out) throw new UsageError('fit needs --out model.kensa');
+  const files = await expandInputs(args);
+  const progress = new ProgressLine(v.quiet === true);
+  const job = engine.run(
+    {
+      kind: 'fit',
+      files,
+      out: path.resolve(v.out),
+      config: configFrom(v),
+      ...(v.backbone === undefined ? {} : { backbone: v.backbone }),
+      ...(epFrom(v) === undefined ? {} : { ep: epFrom(v)! }),
+    },
+    { onProgress: (p) => progress.update(p) },
+  );
+  const off = cancelOnSigint(job.cancel);
+  try {
+    const r = await job.result;
+    progress.done();
+    for (const s of r.skipped) process.stderr.write(`skipped ${s.file}: ${s.error.message}\n`);
+    const h = r.header;
+    const summary = {
+      model: r.out,
+      images: h.fit.images,
+      skipped: r.skipped.length,
+      calibrationImages: h.fit.calibrationImages,
+      bank: h.bank.size,
+      patches: h.bank.patchesBeforeCoreset,
+      dim: h.bank.dim,
+      backbone: h.backbone.id,
+      taps: h.taps.map((t) => t.name),
+      ep: h.fit.ep,
+      seconds: Number(h.fit.seconds.toFixed(2)),
+      goodScoreMax: h.stats.images > 0 ? h.stats.imageScore.max : null,
+    };
+    if (v.json) process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+    else {
+      process.stdout.write(
+        `fitted ${summary.images} images (${summary.skipped} skipped) in ${summary.seconds}s on ${summary.ep}\n` +
+          `bank ${summary.bank} of ${summary.patches} patches × ${summary.dim} dims, backbone ${summary.backbone} [${summary.taps.join(', ')}]\n` +
+          `model written to ${summary.model}\n`,
+      );
+    }
+    return 0;
+  } finally {
+    off();
+  }
+}
+
+async function cmdScore(args: string[], v: Values, engine: EngineClient): Promise<number> {
+  if (args.length < 2) throw new UsageError('score needs a model file and at least one image or folder');
+  const [model, ...inputs] = args as [string, ...string[]];
+  const files = await expandInputs(inputs);
+  const progress = new ProgressLine(v.quiet === true || files.length < 20);
+  const items: ScoreItem[] = [];
+  const job = engine.run(
+    {
+      kind: 'score',
+      model: path.resolve(model),
+      files,
+      ...(v.heatmaps === undefined ? {} : { heatmapsDir: path.resolve(v.heatmaps) }),
+      ...(v.backbone === undefined ? {} : { backbone: v.backbone }),
+      ...(epFrom(v) === undefined ? {} : { ep: epFrom(v)! }),
+    },
+    {
+      onProgress: (p) => progress.update(p),
+      onItem: (item) => {
+        items.push(item);
+        if (!v.json) {
+          progress.done();
+          if (item.ok) process.stdout.write(`${item.score.toFixed(4)}\t${item.file}${item.heatmap ? `\t${item.heatmap}` : ''}\n`);
+          else process.stderr.write(`error: ${item.error.message}\n`);
+        }
+      },
+    },
+  );
+  const off = cancelOnSigint(job.cancel);
+  try {
+    const r = await job.result;
+    progress.done();
+    if (v.json) {
+      const out = {
+        model: r.model,
+        ep: r.ep,
+        results: items.map((i) => (i.ok ? { file: i.file, score: i.score, maxPatchScore: i.maxPatchScore, heatmap: i.heatmap ?? null } : { file: i.file, error: i.error })),
+      };
+      process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+    }
+    if (r.failed > 0) process.stderr.write(`${r.failed} of ${files.length} images could not be scored\n`);
+    return r.failed > 0 ? 1 : 0;
+  } finally {
+    off();
+  }
+}
+
+async function cmdEval(args: string[], v: Values, engine: EngineClient): Promise<number> {
+  if (args.length !== 1) throw new UsageError('eval needs one dataset folder (MVTec layout)');
+  const progress = new ProgressLine(v.quiet === true);
+  const job = engine.run(
+    {
+      kind: 'eval',
+      dataset: path.resolve(args[0]!),
+      config: configFrom(v),
+      ...(v.backbone === undefined ? {} : { backbone: v.backbone }),
+      ...(epFrom(v) === undefined ? {} : { ep: epFrom(v)! }),
+      ...(v['model-out'] === undefined ? {} : { modelOut: path.resolve(v['model-out']) }),
+    },
+    { onProgress: (p) => progress.update(p) },
+  );
+  const off = cancelOnSigint(job.cancel);
+  try {
+    const { report } = await job.result;
+    progress.done();
+    const json = `${JSON.stringify(report, null, 2)}\n`;
+    if (v.out) await writeFile(v.out, json);
+    const m = report.metrics;
+    const f = (x: number | null): string => (x === null || Number.isNaN(x) ? 'n/a' : x.toFixed(4));
+    const text =
+      `dataset   ${report.dataset}\n` +
+      `images    train ${report.counts.train}, test good ${report.counts.good}, defect ${report.counts.defect} (${report.counts.masks} masks), errors ${report.errors.length}\n` +
+      `model     ${report.backbone.id}, bank ${report.bank.size}×${report.bank.dim}, ${report.ep}\n` +
+      `metrics   image AUROC ${f(m.imageAuroc)}  pixel AUROC ${f(m.pixelAuroc)}  PRO ${f(m.pro)}  F1-max ${f(m.f1Max)}  PG0 ${f(m.pg0)}\n` +
+      `timing    fit ${report.timing.fitSeconds.toFixed(1)}s, score ${report.timing.scoreMsPerImage.toFixed(1)} ms/image, total ${report.timing.totalSeconds.toFixed(1)}s\n`;
+    if (v.json) process.stdout.write(json);
+    else process.stdout.write(text + (v.out ? `written to ${v.out}\n` : ''));
+    return 0;
+  } finally {
+    off();
+  }
+}
+
+async function cmdInfo(args: string[], v: Values): Promise<number> {
+  if (args.length !== 1) throw new UsageError('info needs one model file');
+  const m = await loadModel(args[0]!);
+  const h = m.header;
+  const info = {
+    file: m.file,
+    formatVersion: h.formatVersion,
+    kensaVersion: h.kensaVersion,
+    createdAt: h.createdAt,
+    backbone: h.backbone,
+    taps: h.taps,
+    bank: h.bank,
+    input: `${h.config.embedding.width}×${h.config.embedding.height} (${h.config.resize})`,
+    coreset: h.config.coreset,
+    fit: { images: h.fit.images, calibrationImages: h.fit.calibrationImages, seconds: h.fit.seconds, ep: h.fit.ep },
+    goodScores: h.stats.imageScore,
+    colourScale: h.stats.colourScale,
+  };
+  process.stdout.write(`${JSON.stringify(info, null, 2)}\n`);
+  void v;
+  return 0;
+}
+
+async function cmdBackbone(args: string[]): Promise<number> {
+  const [sub, id] = args;
+  if (sub === 'list') {
+    const m = loadManifest();
+    for (const b of m.backbones) process.stdout.write(`${b.id}\t${b.file}\t${b.url ? 'downloadable' : 'local file only'}\tsha256 ${b.sha256}\n`);
+    process.stdout.write(`models folders searched: ${modelsDirs().join(', ')}\n`);
+    return 0;
+  }
+  if (sub === 'download' && id) {
+    const file = await downloadBackbone(id, (done, total) => process.stderr.write(`\r${((100 * done) / total).toFixed(0)}%`));
+    process.stderr.write('\n');
+    process.stdout.write(`${file}\n`);
+    return 0;
+  }
+  throw new UsageError('usage: kensa backbone list | kensa backbone download <id>');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (e) {
+    process.stderr.write(`kensa: ${(e as Error).message.split('\n')[0]} (see kensa --help)\n`);
+    return 2;
+  }
+  const { values: v, positionals } = parsed;
+  const [cmd, ...args] = positionals;
+  if (v.version) {
+    process.stdout.write(`${KENSA_VERSION}\n`);
+    return 0;
+  }
+  if (v.help || cmd === undefined || cmd === 'help') {
+    process.stdout.write(HELP);
+    return cmd === undefined && !v.help ? 2 : 0;
+  }
+  const engine = new EngineClient();
+  try {
+    switch (cmd) {
+      case 'fit':
+        return await cmdFit(args, v, engine);
+      case 'score':
+        return await cmdScore(args, v, engine);
+      case 'eval':
+        return await cmdEval(args, v, engine);
+      case 'info':
+        return await cmdInfo(args, v);
+      case 'backbone':
+        return await cmdBackbone(args);
+      default:
+        throw new UsageError(`unknown command "${cmd}" (fit, score, eval, info, backbone)`);
+    }
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`kensa: ${e.message}\n`);
+      return 2;
+    }
+    if (isKensaError(e)) {
+      process.stderr.write(`kensa: ${e.code === 'CANCELLED' ? 'cancelled' : 'error'}: ${e.message}\n`);
+      return e.code === 'CANCELLED' ? 130 : 1;
+    }
+    process.stderr.write(`kensa: unexpected error: ${(e as Error).message}\n`);
+    return 1;
+  } finally {
+    await engine.terminate();
+  }
+}
+
+export { KensaError };

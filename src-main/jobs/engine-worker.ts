@@ -1,0 +1,118 @@
+/**
+ * The engine worker thread: runs fit / score / eval jobs off the caller's thread, posts
+ * progress and per-image results, and honours cancel (an AbortSignal checked between units
+ * of work). A cancelled fit writes nothing: the model file is only written, atomically,
+ * after the fit has completed.
+ */
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { parentPort } from 'node:worker_threads';
+import { toSerializedError } from '../engine/errors';
+import { evaluateDataset } from '../engine/eval';
+import { fitWithin, writeHeatmapOverlay } from '../engine/imaging/heatmap';
+import { loadImage } from '../engine/imaging/load';
+import { loadModel, saveModel } from '../engine/model-file';
+import { fitPatchCore, PatchCoreScorer, type Progress } from '../engine/patchcore';
+import type { EvalJob, FitJob, FromWorker, JobResult, ScoreItem, ScoreJob, ToWorker } from './protocol';
+
+const port = parentPort;
+if (!port) throw new Error('engine-worker must run in a worker thread');
+
+const running = new Map<number, AbortController>();
+
+function post(msg: FromWorker): void {
+  port!.postMessage(msg);
+}
+
+/** Progress, at most every 100 ms per phase change or on the last step. */
+function progressPoster(id: number): (p: Progress) => void {
+  let last = 0;
+  let phase = '';
+  return (p) => {
+    const now = performance.now();
+    if (p.phase !== phase || p.done === p.total || now - last > 100) {
+      phase = p.phase;
+      last = now;
+      post({ type: 'progress', id, progress: p });
+    }
+  };
+}
+
+async function runFit(id: number, job: FitJob, signal: AbortSignal): Promise<JobResult> {
+  const fit = await fitPatchCore(job.files, {
+    signal,
+    onProgress: progressPoster(id),
+    ...(job.backbone === undefined ? {} : { backbone: job.backbone }),
+    ...(job.config === undefined ? {} : { config: job.config }),
+    ...(job.ep === undefined ? {} : { ep: job.ep }),
+    ...(job.baseDir === undefined ? {} : { baseDir: job.baseDir }),
+  });
+  if (signal.aborted) throw new Error('cancelled');
+  await saveModel(job.out, fit.header, fit.arrays);
+  return { kind: 'fit', out: job.out, header: fit.header, skipped: fit.skipped };
+}
+
+async function runScore(id: number, job: ScoreJob, signal: AbortSignal): Promise<JobResult> {
+  const model = await loadModel(job.model);
+  const scorer = await PatchCoreScorer.create(model, {
+    ...(job.backbone === undefined ? {} : { backbone: job.backbone }),
+    ...(job.ep === undefined ? {} : { ep: job.ep }),
+  });
+  if (job.heatmapsDir) await mkdir(job.heatmapsDir, { recursive: true });
+  let scored = 0;
+  let failed = 0;
+  try {
+    for await (const o of scorer.scoreFiles(job.files, { signal, onProgress: progressPoster(id) })) {
+      let item: ScoreItem;
+      if (o.ok) {
+        const r = o.result;
+        item = { ok: true, file: r.file, score: r.score, maxPatchScore: r.maxPatchScore, imageWidth: r.imageWidth, imageHeight: r.imageHeight, timing: r.timing };
+        if (job.heatmapsDir) {
+          const size = fitWithin(r.imageWidth, r.imageHeight, 1024);
+          const image = await loadImage(r.file, { ...size, resize: 'stretch' });
+          const out = path.join(job.heatmapsDir, `${path.basename(r.file, path.extname(r.file))}.heatmap.png`);
+          await writeHeatmapOverlay(out, { rgb: image.rgb, ...size }, r.map, r.width, r.height, model.header.stats.colourScale);
+          item.heatmap = out;
+        }
+        scored += 1;
+      } else {
+        item = { ok: false, file: o.file, error: o.error };
+        failed += 1;
+      }
+      post({ type: 'item', id, item });
+    }
+  } finally {
+    await scorer.release();
+  }
+  return { kind: 'score', model: job.model, ep: scorer.ep, scored, failed, threshold: null };
+}
+
+async function runEval(id: number, job: EvalJob, signal: AbortSignal): Promise<JobResult> {
+  const report = await evaluateDataset(job.dataset, {
+    signal,
+    onProgress: progressPoster(id),
+    ...(job.backbone === undefined ? {} : { backbone: job.backbone }),
+    ...(job.config === undefined ? {} : { config: job.config }),
+    ...(job.ep === undefined ? {} : { ep: job.ep }),
+    ...(job.modelOut === undefined ? {} : { onFit: (fit) => saveModel(job.modelOut!, fit.header, fit.arrays) }),
+  });
+  return { kind: 'eval', report };
+}
+
+port.on('message', (msg: ToWorker) => {
+  if (msg.type === 'cancel') {
+    running.get(msg.id)?.abort();
+    return;
+  }
+  const ctl = new AbortController();
+  running.set(msg.id, ctl);
+  const { job } = msg;
+  const work = job.kind === 'fit' ? runFit(msg.id, job, ctl.signal) : job.kind === 'score' ? runScore(msg.id, job, ctl.signal) : runEval(msg.id, job, ctl.signal);
+  work
+    .then((result) => post({ type: 'done', id: msg.id, result }))
+    .catch((e: unknown) => {
+      const error = ctl.signal.aborted ? { name: 'KensaError' as const, code: 'CANCELLED' as const, message: 'cancelled by the user', file: undefined } : toSerializedError(e);
+      post({ type: 'error', id: msg.id, error });
+    })
+    .finally(() => running.delete(msg.id));
+});

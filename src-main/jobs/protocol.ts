@@ -1,0 +1,78 @@
+/**
+ * Messages between the caller (CLI, main process) and the engine worker thread.
+ * Everything is plain data (structured clone): no class instances, errors serialized.
+ */
+import type { SerializedKensaError } from '../engine/errors';
+import type { EpRequest } from '../engine/ort/session';
+import type { PartialConfig, Progress, FileError } from '../engine/patchcore';
+import type { ModelHeader } from '../engine/model-types';
+import type { EvalReport } from '../engine/eval';
+
+export interface FitJob {
+  kind: 'fit';
+  files: string[];
+  /** Where the model is written (atomically, only when the fit completes). */
+  out: string;
+  backbone?: string;
+  config?: PartialConfig;
+  ep?: EpRequest;
+  baseDir?: string;
+}
+
+export interface ScoreJob {
+  kind: 'score';
+  model: string;
+  files: string[];
+  backbone?: string;
+  ep?: EpRequest;
+  /** When set, a heatmap overlay PNG per image is written here. */
+  heatmapsDir?: string;
+}
+
+export interface EvalJob {
+  kind: 'eval';
+  dataset: string;
+  backbone?: string;
+  config?: PartialConfig;
+  ep?: EpRequest;
+  /** Optional: also save the fitted model here. */
+  modelOut?: string;
+}
+
+export type JobSpec = FitJob | ScoreJob | EvalJob;
+
+export interface FitSummary {
+  kind: 'fit';
+  out: string;
+  header: Omit<ModelHeader, 'sections'>;
+  skipped: FileError[];
+}
+
+/** One scored file (no map: maps stay in the worker unless written as heatmaps). */
+export type ScoreItem =
+  | { ok: true; file: string; score: number; maxPatchScore: number; imageWidth: number; imageHeight: number; heatmap?: string; timing: { decodeMs: number; backboneMs: number; nnMs: number; mapMs: number } }
+  | { ok: false; file: string; error: SerializedKensaError };
+
+export interface ScoreSummary {
+  kind: 'score';
+  model: string;
+  ep: string;
+  scored: number;
+  failed: number;
+  threshold: number | null;
+}
+
+export interface EvalSummary {
+  kind: 'eval';
+  report: EvalReport;
+}
+
+export type JobResult = FitSummary | ScoreSummary | EvalSummary;
+
+export type ToWorker = { type: 'start'; id: number; job: JobSpec } | { type: 'cancel'; id: number };
+
+export type FromWorker =
+  | { type: 'progress'; id: number; progress: Progress | { phase: string; done: number; total: number } }
+  | { type: 'item'; id: number; item: ScoreItem }
+  | { type: 'done'; id: number; result: JobResult }
+  | { type: 'error'; id: number; error: SerializedKensaError };
