@@ -18,7 +18,7 @@
  */
 import { Rng } from './core/random';
 import { throwIfCancelled } from './errors';
-import { buildCoresetLoopGraph, buildProjectGraph } from './ort/graphs';
+import { buildCoresetLoopGraph, buildMinDistGraph, buildProjectGraph } from './ort/graphs';
 import { createSession, ort, type ExecutionProvider } from './ort/session';
 
 export interface CoresetOptions {
@@ -115,13 +115,14 @@ async function greedyGroups(
   rng: Rng,
   run: CoresetRun,
   progress: { done: number; total: number },
+  starts?: number[],
 ): Promise<number[][]> {
   const { groups, n, d } = inp;
   const sess = await session(`kcenter:${d}`, () => buildCoresetLoopGraph('G', 'n', d), run.ep);
   const chosen: number[][] = [];
   const last = new BigInt64Array(groups);
   for (let g = 0; g < groups; g++) {
-    const start = rng.int(inp.valid[g]!);
+    const start = starts?.[g] ?? rng.int(inp.valid[g]!);
     last[g] = BigInt(start);
     chosen.push([start]);
   }
@@ -206,4 +207,48 @@ export async function greedyCoreset(x: Float32Array, n: number, dim: number, opt
   progress.total = progress.done + k - 1;
   const [picked] = await greedyGroups(single(cand, cand.length), k, rng, run, progress);
   return Int32Array.from(new Set(picked!.map((i) => cand[i]!)));
+}
+
+/**
+ * Extends an existing coreset (a refit): Algorithm 1 continued over bank ∪ new patches, with
+ * the bank as the centres already chosen. Each new patch starts at its distance to the
+ * nearest bank entry; greedy then picks the `add` new patches that cover the new data worst
+ * (the false alarms' unusual patches come first), without re-running the whole coreset.
+ * Returns the chosen row indices into `x` (the new patches).
+ *
+ * Distances are in the same seeded projection as the original fit.
+ */
+export async function extendCoreset(
+  bank: Float32Array,
+  bankSize: number,
+  x: Float32Array,
+  n: number,
+  dim: number,
+  add: number,
+  opts: CoresetOptions,
+  run: CoresetRun,
+): Promise<Int32Array> {
+  if (x.length !== n * dim || bank.length !== bankSize * dim) throw new Error('extendCoreset: shape mismatch');
+  const k = Math.min(add, n);
+  if (k <= 0) return new Int32Array(0);
+  const pb = await projectForCoreset(bank, bankSize, dim, opts.projectDim, opts.seed, run.ep);
+  const px = await projectForCoreset(x, n, dim, opts.projectDim, opts.seed, run.ep);
+  const d = px.d;
+  const sess = await session(`mindist:${d}`, () => buildMinDistGraph(d), run.ep);
+  const mind = new Float32Array(n);
+  const bankT = new ort.Tensor('float32', pb.xp, [bankSize, d]);
+  const chunk = 1024;
+  for (let s = 0; s < n; s += chunk) {
+    throwIfCancelled(run.signal);
+    const e = Math.min(n, s + chunk);
+    const out = await sess.run({ queries: new ort.Tensor('float32', px.xp.subarray(s * d, e * d), [e - s, d]), bank: bankT });
+    mind.set(out.mind!.data as Float32Array, s);
+  }
+  let start = 0;
+  for (let i = 1; i < n; i++) if (mind[i]! > mind[start]!) start = i;
+  const progress = { done: 0, total: k - 1 };
+  // The first pick is the new patch farthest from the bank: its distances are applied by the
+  // loop's first step, exactly as Algorithm 1 continues.
+  const [picked] = await greedyGroups({ x: px.xp, x2: px.x2, mind, groups: 1, n, d, valid: [n] }, k, new Rng(opts.seed), run, progress, [start]);
+  return Int32Array.from(new Set(picked!));
 }

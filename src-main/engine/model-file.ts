@@ -92,6 +92,9 @@ export function decodeModelFile(buf: Buffer, file: string): LoadedModel {
   } catch {
     throw bad('its header is not valid JSON');
   }
+  if (typeof header !== 'object' || header === null || !Array.isArray(header.sections) || typeof header.bank !== 'object' || typeof header.config !== 'object') {
+    throw bad('its header lacks the bank, config or section table');
+  }
   const dataStart = align(16 + len);
   const arrays: Partial<ModelArrays> = {};
   for (const s of header.sections as SectionInfo[]) {

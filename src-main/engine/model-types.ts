@@ -53,6 +53,9 @@ export interface GoodStats {
 
 export interface ModelHeader {
   formatVersion: number;
+  /** Random id of this model; a refit records its parent's id. */
+  id: string;
+  parentId: string | null;
   kensaVersion: string;
   createdAt: string;
   backbone: { id: string; file: string; sha256: string; bytes: number };
@@ -68,5 +71,12 @@ export interface ModelHeader {
     /** Training images (relative names) and their content hashes. */
     trainImages: { name: string; sha256: string }[];
   };
+  /** Set on a model made by extending a parent's bank with new good parts. */
+  refit: {
+    parentBankSize: number;
+    images: { name: string; sha256: string }[];
+    addedPatches: number;
+    seconds: number;
+  } | null;
   sections: unknown[];
 }

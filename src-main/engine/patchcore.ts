@@ -11,6 +11,7 @@
  * Everything here is plain Node (no electron, no database); long runs take an AbortSignal and
  * report progress, and are run off the main thread by ../jobs.
  */
+import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { loadBackbone, type BackboneFile } from './backbone/backbone';
@@ -19,7 +20,7 @@ import { FeatureExtractor, type Patches } from './backbone/feature-extractor';
 import { gaussianKernel } from './core/gaussian';
 import { Rng } from './core/random';
 import { imageScore } from './core/scoring';
-import { DEFAULT_CORESET, greedyCoreset } from './coreset';
+import { DEFAULT_CORESET, extendCoreset, greedyCoreset } from './coreset';
 import { KensaError, isKensaError, throwIfCancelled, toSerializedError, type SerializedKensaError } from './errors';
 import { loadImageFromBuffer, type LoadedImage } from './imaging/load';
 import { MODEL_FORMAT_VERSION, type LoadedModel, type ModelArrays } from './model-file';
@@ -62,6 +63,11 @@ export function resolveConfig(partial: PartialConfig = {}): PatchCoreConfig {
   const { width, height } = cfg.embedding;
   if (!(width >= 32 && height >= 32 && width <= 4096 && height <= 4096)) bad(`input size must be 32–4096 px, got ${width}×${height}`);
   if (!['stretch', 'crop', 'pad'].includes(cfg.resize)) bad(`resize must be stretch, crop or pad, got ${cfg.resize}`);
+  if (!(cfg.calibrationShare >= 0 && cfg.calibrationShare < 1)) bad(`calibration share must be in [0, 1), got ${cfg.calibrationShare}`);
+  if (!(Number.isInteger(cfg.calibrationMax) && cfg.calibrationMax >= 0)) bad(`calibration max must be an integer ≥ 0, got ${cfg.calibrationMax}`);
+  const pd = cfg.embedding.projectDim;
+  if (pd !== null && !(Number.isInteger(pd) && pd >= 1)) bad(`projection dimension must be a positive integer, got ${pd}`);
+  if (!(Number.isInteger(cfg.batchSize) && cfg.batchSize >= 1 && cfg.batchSize <= 64)) bad(`batch size must be 1–64, got ${cfg.batchSize}`);
   return cfg;
 }
 
@@ -229,6 +235,14 @@ async function bankNeighbours(bank: Float32Array, size: number, dim: number, b: 
   const k = Math.min(b, size);
   const out = new Int32Array(size * b);
   const sess = await createSession(buildTopKGraph(dim, k), { ep });
+  try {
+    return await topKRows(sess, bank, size, dim, b, k, run, out);
+  } finally {
+    await sess.release();
+  }
+}
+
+async function topKRows(sess: ort.InferenceSession, bank: Float32Array, size: number, dim: number, b: number, k: number, run: RunOptions, out: Int32Array): Promise<Int32Array> {
   const bankT = new ort.Tensor('float32', bank, [size, dim]);
   const chunk = 512;
   for (let s = 0; s < size; s += chunk) {
@@ -248,8 +262,54 @@ async function bankNeighbours(bank: Float32Array, size: number, dim: number, b: 
     }
     run.onProgress?.({ phase: 'neighbours', done: e, total: size });
   }
-  await sess.release();
   return out;
+}
+
+interface Extracted {
+  /** [used·h·w, D] */
+  feats: Float32Array;
+  used: Decoded[];
+  skipped: FileError[];
+  perImage: number;
+  grid: [number, number];
+}
+
+/** Decodes (read-ahead) and embeds every file in batches; unreadable files are listed, not fatal. */
+async function extractAll(files: string[], extractor: FeatureExtractor, cfg: PatchCoreConfig, run: RunOptions): Promise<Extracted> {
+  const skipped: FileError[] = [];
+  const used: Decoded[] = [];
+  const { width, height } = cfg.embedding;
+  const acc: { feats: Float32Array | null; perImage: number; grid: [number, number] } = { feats: null, perImage: 0, grid: [0, 0] };
+  let batch: Decoded[] = [];
+  const flush = async (): Promise<void> => {
+    if (batch.length === 0) return;
+    const rgb = new Uint8Array(batch.length * width * height * 3);
+    batch.forEach((d, i) => rgb.set(d.image!.rgb, i * width * height * 3));
+    const p = await extractor.extract(rgb, batch.length);
+    if (acc.feats === null) {
+      acc.perImage = p.h * p.w;
+      acc.grid = [p.h, p.w];
+      acc.feats = new Float32Array(files.length * acc.perImage * p.dim);
+    }
+    acc.feats.set(p.data, used.length * acc.perImage * p.dim);
+    used.push(...batch);
+    batch = [];
+    run.onProgress?.({ phase: 'features', done: used.length + skipped.length, total: files.length });
+  };
+  for await (const d of decodeAll(files, cfg)) {
+    throwIfCancelled(run.signal);
+    if (d.error) {
+      skipped.push({ file: d.file, error: d.error });
+      continue;
+    }
+    batch.push(d);
+    if (batch.length >= cfg.batchSize) await flush();
+  }
+  await flush();
+  if (used.length === 0 || acc.feats === null) {
+    throw new KensaError('NO_IMAGES', `none of the ${files.length} images could be read (first error: ${skipped[0]?.error.message ?? 'none'})`);
+  }
+  return { feats: acc.feats.subarray(0, used.length * acc.perImage * extractor.dim), used, skipped, perImage: acc.perImage, grid: acc.grid };
 }
 
 export async function fitPatchCore(files: string[], opts: FitOptions = {}): Promise<FitResult> {
@@ -262,47 +322,12 @@ export async function fitPatchCore(files: string[], opts: FitOptions = {}): Prom
   const progress = (p: Progress): void => opts.onProgress?.(p);
   try {
     // 1. Patch embeddings of every readable image.
-    const skipped: FileError[] = [];
-    const used: Decoded[] = [];
-    let feats: Float32Array | null = null;
-    let perImage = 0;
-    let grid: [number, number] = [0, 0];
-    let batch: Decoded[] = [];
-    const flush = async (): Promise<void> => {
-      if (batch.length === 0) return;
-      const { width, height } = cfg.embedding;
-      const rgb = new Uint8Array(batch.length * width * height * 3);
-      batch.forEach((d, i) => rgb.set(d.image!.rgb, i * width * height * 3));
-      const p = await extractor.extract(rgb, batch.length);
-      if (feats === null) {
-        perImage = p.h * p.w;
-        grid = [p.h, p.w];
-        feats = new Float32Array(files.length * perImage * p.dim);
-      }
-      feats.set(p.data, used.length * perImage * p.dim);
-      used.push(...batch);
-      batch = [];
-      progress({ phase: 'features', done: used.length + skipped.length, total: files.length });
-    };
-    for await (const d of decodeAll(files, cfg)) {
-      throwIfCancelled(opts.signal);
-      if (d.error) {
-        skipped.push({ file: d.file, error: d.error });
-        continue;
-      }
-      batch.push(d);
-      if (batch.length >= cfg.batchSize) await flush();
-    }
-    await flush();
-    if (used.length === 0 || feats === null) {
-      throw new KensaError('NO_IMAGES', `none of the ${files.length} training images could be read (first error: ${skipped[0]?.error.message ?? 'none'})`);
-    }
+    const { feats: all, used, skipped, perImage, grid } = await extractAll(files, extractor, cfg, opts);
     const dim = extractor.dim;
-    const all: Float32Array = feats;
 
     // 2. Hold out calibration images (seeded), the rest feed the coreset.
     const rng = new Rng(cfg.coreset.seed + 1);
-    const nCal = used.length >= 5 ? Math.min(cfg.calibrationMax, Math.max(1, Math.round(used.length * cfg.calibrationShare))) : 0;
+    const nCal = used.length >= 5 && cfg.calibrationShare > 0 ? Math.min(cfg.calibrationMax, used.length - 1, Math.max(1, Math.round(used.length * cfg.calibrationShare))) : 0;
     const order = rng.permutation(used.length);
     const calIdx = Array.from(order.subarray(0, nCal)).sort((a, b) => a - b);
     const calSet = new Set(calIdx);
@@ -329,20 +354,26 @@ export async function fitPatchCore(files: string[], opts: FitOptions = {}): Prom
     const calScores: number[] = [];
     const calMaps: Float32Array[] = [];
     const statImages = nCal > 0 ? calIdx : fitIdx;
-    for (const [j, img] of statImages.entries()) {
-      throwIfCancelled(opts.signal);
-      const p: Patches = { data: all.subarray(img * perImage * dim, (img + 1) * perImage * dim), n: 1, h: grid[0], w: grid[1], dim };
-      const s = await head.score(p, 0);
-      calScores.push(s.score);
-      calMaps.push(s.map);
-      progress({ phase: 'calibrate', done: j + 1, total: statImages.length });
+    try {
+      for (const [j, img] of statImages.entries()) {
+        throwIfCancelled(opts.signal);
+        const p: Patches = { data: all.subarray(img * perImage * dim, (img + 1) * perImage * dim), n: 1, h: grid[0], w: grid[1], dim };
+        const s = await head.score(p, 0);
+        calScores.push(s.score);
+        calMaps.push(s.map);
+        progress({ phase: 'calibrate', done: j + 1, total: statImages.length });
+      }
+    } finally {
+      await head.release();
     }
-    await head.release();
     const stats = { ...goodStats(calScores, calMaps), images: nCal };
 
     const base = opts.baseDir ?? commonDir(files);
     const header: Omit<ModelHeader, 'sections'> = {
       formatVersion: MODEL_FORMAT_VERSION,
+      id: randomUUID(),
+      parentId: null,
+      refit: null,
       kensaVersion: KENSA_VERSION,
       createdAt: new Date().toISOString(),
       backbone: { id: backbone.id, file: path.basename(backbone.file), sha256: backbone.sha256, bytes: backbone.bytes },
@@ -372,6 +403,80 @@ function commonDir(files: string[]): string {
     while (!r.startsWith(dir + path.sep) && dir !== path.dirname(dir)) dir = path.dirname(dir);
   }
   return dir;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Refit: good parts that were false alarms join the memory bank
+
+export interface RefitOptions extends RunOptions {
+  /** Backbone path/id override (must have the model's sha256). */
+  backbone?: string;
+  ep?: EpRequest;
+  baseDir?: string;
+}
+
+/**
+ * A new model version whose bank is the parent's bank extended (greedy k-center continued,
+ * ./coreset.ts extendCoreset) with the patches of `files`, good parts that were flagged. The
+ * parent's colour scale and good-part statistics are kept, so heatmaps and scores stay
+ * comparable across versions. Only parts reviewed as GOOD may be passed here: a defect in the
+ * bank would teach the model that the defect is normal.
+ */
+export async function refitPatchCore(parent: LoadedModel, files: string[], opts: RefitOptions = {}): Promise<FitResult> {
+  const t0 = performance.now();
+  if (files.length === 0) throw new KensaError('NO_IMAGES', 'a refit needs at least one new good image');
+  const h = parent.header;
+  const cfg = h.config;
+  const { ep } = await chooseExecutionProvider(opts.ep ?? 'auto');
+  const backbone = await loadBackbone(opts.backbone ?? h.backbone.id);
+  if (backbone.sha256 !== h.backbone.sha256) {
+    throw new KensaError('MODEL_BACKBONE_MISMATCH', `model ${parent.file} was fitted with backbone ${h.backbone.id}; ${backbone.file} is a different model`, { file: parent.file });
+  }
+  const extractor = await FeatureExtractor.create(backbone, cfg.embedding, ep, h.taps.map((t) => t.name));
+  try {
+    const { feats, used, skipped, perImage } = await extractAll(files, extractor, cfg, opts);
+    const dim = h.bank.dim;
+    const n = used.length * perImage;
+    const room = Math.max(0, cfg.coreset.maxSize - h.bank.size);
+    const wanted = Math.max(1, Math.round(n * cfg.coreset.ratio));
+    const run = { ep, ...(opts.signal ? { signal: opts.signal } : {}), onProgress: (done: number, total: number) => opts.onProgress?.({ phase: 'coreset', done, total }) };
+    let bank: Float32Array;
+    let addedPatches: number;
+    if (wanted <= room) {
+      const added = await extendCoreset(parent.bank, h.bank.size, feats, n, dim, wanted, cfg.coreset, run);
+      bank = new Float32Array((h.bank.size + added.length) * dim);
+      bank.set(parent.bank);
+      added.forEach((r, i) => bank.set(feats.subarray(r * dim, (r + 1) * dim), (h.bank.size + i) * dim));
+      addedPatches = added.length;
+    } else {
+      // The bank is at its size limit: re-select over bank ∪ new patches.
+      const union = new Float32Array(parent.bank.length + feats.length);
+      union.set(parent.bank);
+      union.set(feats, parent.bank.length);
+      const chosen = await greedyCoreset(union, h.bank.size + n, dim, { ...cfg.coreset, ratio: 1 }, run);
+      bank = new Float32Array(chosen.length * dim);
+      chosen.forEach((r, i) => bank.set(union.subarray(r * dim, (r + 1) * dim), i * dim));
+      addedPatches = chosen.filter((r) => r >= h.bank.size).length;
+    }
+    const size = bank.length / dim;
+    const neighbours = await bankNeighbours(bank, size, dim, cfg.neighbours, ep, opts);
+    const base = opts.baseDir ?? commonDir(files);
+    const seconds = (performance.now() - t0) / 1000;
+    const images = used.map((d) => ({ name: path.relative(base, d.file).split(path.sep).join('/'), sha256: d.sha256! }));
+    const header: Omit<ModelHeader, 'sections'> = {
+      ...h,
+      id: randomUUID(),
+      parentId: h.id,
+      kensaVersion: KENSA_VERSION,
+      createdAt: new Date().toISOString(),
+      bank: { ...h.bank, size, patchesBeforeCoreset: h.bank.patchesBeforeCoreset + n },
+      fit: { ...h.fit, ep },
+      refit: { parentBankSize: h.bank.size, images, addedPatches: addedPatches, seconds },
+    };
+    return { header, arrays: { bank, bankNeighbours: neighbours }, skipped };
+  } finally {
+    await extractor.release();
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -426,6 +531,7 @@ export class PatchCoreScorer {
     const { ep } = await chooseExecutionProvider(opts.ep ?? 'auto');
     const extractor = await FeatureExtractor.create(backbone, cfg.embedding, ep, h.taps.map((t) => t.name));
     if (extractor.dim !== h.bank.dim) {
+      await extractor.release();
       throw new KensaError('MODEL_BACKBONE_MISMATCH', `model ${model.file} has ${h.bank.dim}-dim features but backbone ${backbone.file} gives ${extractor.dim}`, { file: model.file });
     }
     const head = await ScoringHead.create(model.bank, model.bankNeighbours, h.bank.dim, cfg, ep);

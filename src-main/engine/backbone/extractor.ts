@@ -71,9 +71,10 @@ export function buildExtractorGraph(model: onnxProto.onnx.ModelProto, file: stri
   // Local aggregation of every tap, deeper taps resized to the first tap's grid.
   const p = cfg.aggregation;
   const pad = (p - 1) / 2;
-  const pooled = taps.map((t) =>
-    p === 1 ? t.name : g.op1('AveragePool', [t.name], { kernel_shape: [p, p], strides: [1, 1], pads: [pad, pad, pad, pad], count_include_pad: 1 }),
-  );
+  const pooled = taps.map((t) => {
+    const x = t.dequant ? g.op1('DequantizeLinear', [t.name, t.dequant.scale, t.dequant.zeroPoint]) : t.name;
+    return p === 1 ? x : g.op1('AveragePool', [x], { kernel_shape: [p, p], strides: [1, 1], pads: [pad, pad, pad, pad], count_include_pad: 1 });
+  });
   const ref = pooled[0]!;
   const refShape = g.op1('Shape', [ref]);
   const grid = g.op1('Slice', [refShape, g.i64([2]), g.i64([4])], {}, 'grid');

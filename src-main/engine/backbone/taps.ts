@@ -23,6 +23,11 @@ export interface TapInfo {
   name: string;
   channels: number;
   stride: number;
+  /**
+   * For a quantized (QOperator) backbone: the tap is uint8/int8, and its float value is
+   * (q − zeroPoint)·scale with these tensors from the producing QLinear* node.
+   */
+  dequant?: { scale: string; zeroPoint: string };
 }
 
 export interface InputInfo {
@@ -120,21 +125,34 @@ export async function discoverTaps(model: Model, file: string, requested: string
   const graph = truncate(model, candidates, false);
   const bytes = encodeModel(graph, opsetOf(model), toNum(model.irVersion) || 7);
   let outputs: Record<string, ort.Tensor>;
+  let session: ort.InferenceSession | null = null;
   try {
-    const session = await createSession(bytes, { ep: 'cpu' });
+    session = await createSession(bytes, { ep: 'cpu' });
     outputs = await session.run({ [input.name]: new ort.Tensor('float32', new Float32Array(3 * h * w), [1, 3, h, w]) });
-    await session.release();
   } catch (e) {
     throw new KensaError('BACKBONE_INVALID', `backbone ${file} could not be run by ONNX Runtime: ${(e as Error).message.split('\n')[0]}`, { file, cause: e });
+  } finally {
+    await session?.release();
   }
   const shapes = new Map<string, TapInfo>();
   for (const name of candidates) {
     const t = outputs[name];
-    if (!t || t.type !== 'float32' || t.dims.length !== 4) continue;
+    if (!t || t.dims.length !== 4) continue;
+    let dequant: TapInfo['dequant'];
+    if (t.type !== 'float32') {
+      // Quantized maps are usable when their producer says how to dequantize them
+      // (QLinearConv / QLinearAdd / …: output scale and zero point are inputs 6 and 7).
+      const p = producers.get(name);
+      const scale = p?.input?.[6];
+      const zeroPoint = p?.input?.[7];
+      if (!(t.type === 'uint8' || t.type === 'int8') || !p?.opType?.startsWith('QLinear') || !scale || !zeroPoint) continue;
+      dequant = { scale, zeroPoint };
+    }
     const [, c, th, tw] = t.dims as number[];
-    const stride = Math.round(h / th!);
-    if (Math.round(w / tw!) !== stride) continue;
-    shapes.set(name, { name, channels: c!, stride });
+    // Padded strided convolutions round sizes up (ceil(size / s)): snap the ratio to a power of 2.
+    const stride = 2 ** Math.round(Math.log2(h / th!));
+    if (2 ** Math.round(Math.log2(w / tw!)) !== stride) continue;
+    shapes.set(name, dequant ? { name, channels: c!, stride, dequant } : { name, channels: c!, stride });
   }
   if (requested !== undefined) {
     return requested.map((r) => {
@@ -146,10 +164,10 @@ export async function discoverTaps(model: Model, file: string, requested: string
   const isBlockOutput = (name: string): boolean => {
     const p = producers.get(name);
     if (!p) return false;
-    if (p.opType === 'Add' || p.opType === 'Sum') return true;
+    if (p.opType === 'Add' || p.opType === 'Sum' || p.opType === 'QLinearAdd') return true;
     if (ACTIVATIONS.has(p.opType ?? '') && p.input?.[0]) {
       const q = producers.get(p.input[0]);
-      return q?.opType === 'Add' || q?.opType === 'Sum';
+      return q?.opType === 'Add' || q?.opType === 'Sum' || q?.opType === 'QLinearAdd';
     }
     return false;
   };

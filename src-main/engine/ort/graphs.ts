@@ -175,3 +175,21 @@ export function buildAnomalyMapGraph(height: number, width: number, kernel: Floa
   g.output('map', DType.FLOAT, ['N', 1, height, width]);
   return g.toModel();
 }
+
+/**
+ * Squared distance of each query to its nearest bank row, both given as inputs:
+ *   queries [Q, d], bank [B, d] → `mind` [Q] = min_b ‖q − b‖² (clamped at 0).
+ * Warm-starts greedy k-center when a bank is extended (refit).
+ */
+export function buildMinDistGraph(d: number): Uint8Array {
+  const g = new GraphBuilder('kensa_mindist');
+  g.input('queries', DType.FLOAT, ['Q', d]);
+  g.input('bank', DType.FLOAT, ['B', d]);
+  const q2 = g.op1('ReduceSumSquare', ['queries'], { axes: [1], keepdims: 0 }); // [Q]
+  const b2 = g.op1('Unsqueeze', [g.op1('ReduceSumSquare', ['bank'], { axes: [1], keepdims: 0 }), g.i64([0])]); // [1,B]
+  const dots = g.op1('MatMul', ['queries', g.op1('Transpose', ['bank'], { perm: [1, 0] })]); // [Q,B]
+  const part = g.op1('ReduceMin', [g.op1('Sub', [b2, g.op1('Mul', [dots, g.f32([2], [])])])], { axes: [1], keepdims: 0 }); // [Q]
+  g.op1('Relu', [g.op1('Add', [part, q2])], {}, 'mind');
+  g.output('mind', DType.FLOAT, ['Q']);
+  return g.toModel();
+}

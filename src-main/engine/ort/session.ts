@@ -19,6 +19,11 @@ export interface EpChoice {
   skipped: { ep: ExecutionProvider; reason: string }[];
 }
 
+// ORT's own log goes to stderr and is fixed when its environment starts (first session). A
+// missing GPU provider library is expected while probing, and real failures reach us as
+// exceptions, so keep it quiet unless asked (KENSA_ORT_LOG=verbose|info|warning|error).
+ort.env.logLevel = (process.env.KENSA_ORT_LOG as typeof ort.env.logLevel | undefined) ?? 'fatal';
+
 const GPU_ORDER: ExecutionProvider[] = ['cuda', 'dml', 'coreml', 'webgpu'];
 /**
  * WebGPU on Linux needs a Vulkan driver; without one Dawn prints a warning on every probe, and
@@ -40,16 +45,12 @@ async function probe(ep: ExecutionProvider): Promise<string | null> {
   const cached = probed.get(ep);
   if (cached !== undefined) return cached;
   let result: string | null = null;
-  const level = ort.env.logLevel;
-  ort.env.logLevel = 'fatal'; // a missing provider library is expected here, not an error to print
   try {
     const s = await ort.InferenceSession.create(probeGraph(), { executionProviders: [ep], logSeverityLevel: 4 });
     await s.run({ a: new ort.Tensor('float32', Float32Array.of(-1, 1), [2]) });
     await s.release();
   } catch (e) {
     result = (e instanceof Error ? e.message : String(e)).split('\n')[0]!.slice(0, 160);
-  } finally {
-    ort.env.logLevel = level;
   }
   probed.set(ep, result);
   return result;
@@ -84,7 +85,7 @@ export async function createSession(model: Uint8Array, opts: SessionOptions): Pr
   const so: ort.InferenceSession.SessionOptions = {
     executionProviders,
     graphOptimizationLevel: 'all',
-    logSeverityLevel: 3,
+    logSeverityLevel: 4, // failures reach us as exceptions with the same text
     // Several sessions (extractor, NN search, map) run one after another on the same cores:
     // threads that spin-wait after a run steal the CPU from the next session.
     extra: { session: { intra_op: { allow_spinning: '0' } } },

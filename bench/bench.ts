@@ -1,0 +1,177 @@
+/**
+ * `npm run bench` — engine speed and memory on this machine, all figures from ONE run:
+ *
+ *   - GEMM rate: ONNX Runtime MatMul [784×1024]·[1024×8192] (the same MLAS kernels the
+ *     engine uses), median of repeats → GFLOP/s
+ *   - fit: 50, 100 and 200 good images (MVTec bottle train/good) at a 10 % coreset, with the
+ *     phase split; the 100→200 ratio shows how cost grows with images (2.0 = linear)
+ *   - score: every bottle test image, one at a time (decode, backbone, NN search, map), medians
+ *   - floor: (backbone MACs + NN MACs) · 2 / GEMM rate — the time the arithmetic alone needs
+ *   - peak RSS of the process
+ *
+ * The last line is one JSON object (scoreMsPerImage, fitSeconds200, peakRssMb,
+ * floorMsPerImage, …). Data: $KENSA_SHARED/data/mvtec/bottle (default ../shared).
+ */
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { loadBackbone } from '../src-main/engine/backbone/backbone';
+import { countBackboneMacs } from '../src-main/engine/backbone/macs';
+import { listImages } from '../src-main/engine/imaging/load';
+import { loadModel, saveModel } from '../src-main/engine/model-file';
+import { fitPatchCore, PatchCoreScorer, type Progress } from '../src-main/engine/patchcore';
+import { defaultThreads } from '../src-main/engine/ort/session';
+
+const shared = path.resolve(process.env.KENSA_SHARED ?? path.resolve('..', 'shared'));
+process.env.KENSA_SHARED = shared;
+const dataset = path.join(shared, 'data', 'mvtec', 'bottle');
+if (!existsSync(dataset)) {
+  console.error(`bench: ${dataset} not found; set KENSA_SHARED to the folder holding data/ and models/`);
+  process.exit(1);
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+const fmt = (x: number, d = 1): string => x.toFixed(d);
+
+async function gemmRate(): Promise<number> {
+  const M = 784;
+  const K = 1024;
+  const N = 8192;
+  const { GraphBuilder, DType } = await import('../src-main/engine/ort/onnx-builder');
+  const g = new GraphBuilder('gemm');
+  g.input('a', DType.FLOAT, [M, K]);
+  g.input('b', DType.FLOAT, [K, N]);
+  g.op1('MatMul', ['a', 'b'], {}, 'c');
+  g.output('c', DType.FLOAT, [M, N]);
+  const s = await ort.InferenceSession.create(g.toModel(), { intraOpNumThreads: defaultThreads(), extra: { session: { intra_op: { allow_spinning: '0' } } } });
+  const a = new ort.Tensor('float32', new Float32Array(M * K).map(() => Math.random()), [M, K]);
+  const b = new ort.Tensor('float32', new Float32Array(K * N).map(() => Math.random()), [K, N]);
+  for (let i = 0; i < 3; i++) await s.run({ a, b });
+  const ts: number[] = [];
+  for (let i = 0; i < 10; i++) {
+    const t = performance.now();
+    await s.run({ a, b });
+    ts.push(performance.now() - t);
+  }
+  await s.release();
+  return (2 * M * K * N) / (median(ts) / 1000) / 1e9;
+}
+
+interface FitRun {
+  images: number;
+  seconds: number;
+  phases: Record<string, number>;
+  bank: number;
+  patches: number;
+}
+
+async function timedFit(files: string[]): Promise<{ run: FitRun; fit: Awaited<ReturnType<typeof fitPatchCore>> }> {
+  const phases: Record<string, number> = {};
+  let phase = '';
+  let since = performance.now();
+  const t0 = since;
+  const onProgress = (p: Progress): void => {
+    if (p.phase !== phase) {
+      const now = performance.now();
+      if (phase) phases[phase] = (phases[phase] ?? 0) + (now - since) / 1000;
+      phase = p.phase;
+      since = now;
+    }
+  };
+  const fit = await fitPatchCore(files, { onProgress, config: { coreset: { ratio: 0.1 } } });
+  const end = performance.now();
+  if (phase) phases[phase] = (phases[phase] ?? 0) + (end - since) / 1000;
+  return { run: { images: files.length, seconds: (end - t0) / 1000, phases, bank: fit.header.bank.size, patches: fit.header.bank.patchesBeforeCoreset }, fit };
+}
+
+async function main(): Promise<void> {
+  console.log(`Kensa bench — ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), ${defaultThreads()} ORT threads, node ${process.version}`);
+  const gflops = await gemmRate();
+  console.log(`GEMM (ORT MatMul 784×1024·1024×8192): ${fmt(gflops)} GFLOP/s`);
+
+  const train = await listImages(path.join(dataset, 'train', 'good'));
+  if (train.length < 200) throw new Error(`bench needs 200 training images, ${dataset} has ${train.length}`);
+  const tests = (await listImages(path.join(dataset, 'test'), { recursive: true })).filter((f) => !f.includes(`${path.sep}ground_truth${path.sep}`));
+
+  // Fit at three sizes (the 200-image fit is the model used for scoring).
+  const runs: FitRun[] = [];
+  let fit200: Awaited<ReturnType<typeof fitPatchCore>> | null = null;
+  for (const n of [50, 100, 200]) {
+    const r = await timedFit(train.slice(0, n));
+    runs.push(r.run);
+    if (n === 200) fit200 = r.fit;
+  }
+  console.log('\nfit (10 % coreset)   images  patches    bank   features  coreset  neighbours  calibrate   total s');
+  for (const r of runs) {
+    const p = (k: string): string => fmt(r.phases[k] ?? 0).padStart(8);
+    console.log(`${''.padEnd(20)} ${String(r.images).padStart(6)} ${String(r.patches).padStart(8)} ${String(r.bank).padStart(7)} ${p('features')}   ${p('coreset')} ${p('neighbours').padStart(10)} ${p('calibrate').padStart(10)} ${fmt(r.seconds, 2).padStart(9)}`);
+  }
+  const r100 = runs[1]!;
+  const r200 = runs[2]!;
+  const growth = r200.seconds / r100.seconds;
+  console.log(`cost growth 100 → 200 images: ×${fmt(growth, 2)} (×2.00 = linear)`);
+
+  // Save + reload through the model file, as a user would.
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'kensa-bench-'));
+  const file = path.join(dir, 'bottle.kensa');
+  await saveModel(file, fit200!.header, fit200!.arrays);
+  const model = await loadModel(file);
+  const scorer = await PatchCoreScorer.create(model);
+
+  // Score: one image at a time, as the line does.
+  for (const f of tests.slice(0, 5)) await scorer.scoreFile(f); // warm-up
+  const per = { total: [] as number[], decode: [] as number[], backbone: [] as number[], nn: [] as number[], map: [] as number[] };
+  for (const f of tests) {
+    const t = performance.now();
+    const r = await scorer.scoreFile(f);
+    per.total.push(performance.now() - t);
+    per.decode.push(r.timing.decodeMs);
+    per.backbone.push(r.timing.backboneMs);
+    per.nn.push(r.timing.nnMs);
+    per.map.push(r.timing.mapMs);
+  }
+  await scorer.release();
+  rmSync(dir, { recursive: true, force: true });
+
+  // Floor: the arithmetic of backbone + NN search at the measured GEMM rate.
+  const h = model.header;
+  const backbone = await loadBackbone(h.backbone.id);
+  const backboneMacs = await countBackboneMacs(backbone.model, backbone.file, h.taps.map((t) => t.name), h.config.embedding.width, h.config.embedding.height);
+  const patches = h.bank.grid[0] * h.bank.grid[1];
+  const nnMacs = patches * h.bank.size * h.bank.dim;
+  const floorMs = ((2 * (backboneMacs + nnMacs)) / (gflops * 1e9)) * 1000;
+  const scoreMs = median(per.total);
+
+  console.log(`\nscore (${tests.length} images, bank ${h.bank.size}×${h.bank.dim}, ${patches} patches/image, ep ${h.fit.ep})`);
+  console.log(`  median ms/image: total ${fmt(scoreMs)} = decode ${fmt(median(per.decode))} + backbone ${fmt(median(per.backbone))} + NN search ${fmt(median(per.nn))} + map ${fmt(median(per.map))}`);
+  console.log(`  MACs/image: backbone ${fmt(backboneMacs / 1e6)} M + NN ${fmt(nnMacs / 1e6)} M → floor ${fmt(floorMs)} ms at ${fmt(gflops)} GFLOP/s (total is ×${fmt(scoreMs / floorMs, 2)} the floor)`);
+  const peakRssMb = process.resourceUsage().maxRSS / 1024;
+  console.log(`  peak RSS: ${fmt(peakRssMb, 0)} MB`);
+  console.log(`targets: score ≤ 60 ms/image → ${scoreMs <= 60 ? 'met' : 'MISSED'}; fit 200 ≤ 30 s → ${r200.seconds <= 30 ? 'met' : 'MISSED'}`);
+
+  const summary = {
+    scoreMsPerImage: Number(fmt(scoreMs, 2)),
+    scoreSplitMs: { decode: Number(fmt(median(per.decode), 2)), backbone: Number(fmt(median(per.backbone), 2)), nn: Number(fmt(median(per.nn), 2)), map: Number(fmt(median(per.map), 2)) },
+    fitSeconds200: Number(fmt(r200.seconds, 2)),
+    fitSeconds100: Number(fmt(r100.seconds, 2)),
+    fitSeconds50: Number(fmt(runs[0]!.seconds, 2)),
+    fitGrowth100to200: Number(fmt(growth, 3)),
+    bank200: r200.bank,
+    peakRssMb: Math.round(peakRssMb),
+    floorMsPerImage: Number(fmt(floorMs, 2)),
+    gemmGflops: Number(fmt(gflops, 1)),
+    backboneMacs,
+    nnMacs,
+  };
+  console.log(JSON.stringify(summary));
+}
+
+main().catch((e: unknown) => {
+  console.error(`bench failed: ${(e as Error).message}`);
+  process.exit(1);
+});

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Installs what Kensa needs to build, test and run. Idempotent: re-running it is safe and
+# cheap (nothing is reinstalled when the lockfile and Node version have not changed; pass
+# --force to reinstall anyway).
+#
+#   bash scripts/setup.sh            # or: npm run setup
+#   ELECTRON_SKIP_BINARY_DOWNLOAD=1 bash scripts/setup.sh   # machines without GitHub access
+#
+# 1. System packages, only when running as root on Debian/Ubuntu and they are missing:
+#    chromium (Playwright browser tests) and poppler-utils (pdftotext, report checks).
+#    Anywhere else this step is skipped quietly; the tests that need them skip themselves.
+# 2. npm packages from package-lock.json (npm ci). Two postinstall steps download things:
+#    - electron fetches its binary from GitHub;
+#    - onnxruntime-node fetches the CUDA execution provider from NuGet (Linux x64).
+#    With internet access neither needs anything. Where they cannot download:
+#    - ELECTRON_SKIP_BINARY_DOWNLOAD=1 asks for an install without the Electron binary, and
+#      then onnxruntime-node's download is skipped too (ONNXRUNTIME_NODE_INSTALL=skip):
+#      everything but the desktop window works (CLI, engine, tests, build);
+#    - without it, a plain `npm ci` is tried first, and if it fails the install is retried
+#      with both skips, so setup still succeeds (and says so).
+# Never runs electron-rebuild / electron-builder install-app-deps: run here, they delete or
+# mislabel better-sqlite3's native build (see ../shared/ENVIRONMENT.md).
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+force=0
+[[ "${1:-}" == "--force" ]] && force=1
+
+log() { printf 'setup: %s\n' "$*"; }
+
+# ---- 1. system packages ------------------------------------------------------------------
+install_system_packages() {
+  local missing=()
+  [[ -x /usr/bin/chromium ]] || missing+=(chromium)
+  command -v pdftotext >/dev/null 2>&1 || missing+=(poppler-utils)
+  ((${#missing[@]} == 0)) && return 0
+  if [[ $(id -u) -ne 0 || ! -f /etc/debian_version ]] || ! command -v apt-get >/dev/null 2>&1; then
+    return 0 # not root on Debian: leave the system alone
+  fi
+  log "installing ${missing[*]} (apt-get)"
+  export DEBIAN_FRONTEND=noninteractive
+  if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}"; }; then
+    log "apt-get could not install ${missing[*]}; browser/PDF tests will be skipped"
+  fi
+}
+
+# ---- 2. npm packages ----------------------------------------------------------------------
+stamp=node_modules/.kensa-setup
+want_stamp() {
+  printf '%s node-%s skip-electron=%s\n' \
+    "$(sha256sum package-lock.json | cut -d' ' -f1)" "$(node --version)" "${ELECTRON_SKIP_BINARY_DOWNLOAD:-}"
+}
+
+npm_ci_offline() {
+  ELECTRON_SKIP_BINARY_DOWNLOAD=1 ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund
+}
+
+install_npm_packages() {
+  if ((force == 0)) && [[ -f $stamp && "$(cat "$stamp")" == "$(want_stamp)" ]] &&
+    [[ -f node_modules/better-sqlite3/build/Release/better_sqlite3.node ]]; then
+    log "node_modules is up to date with package-lock.json (use --force to reinstall)"
+    return 0
+  fi
+  if [[ -n "${ELECTRON_SKIP_BINARY_DOWNLOAD:-}" ]]; then
+    log "npm ci without the Electron binary and onnxruntime-node's CUDA download (ELECTRON_SKIP_BINARY_DOWNLOAD=${ELECTRON_SKIP_BINARY_DOWNLOAD})"
+    npm_ci_offline
+  elif npm ci --no-audit --no-fund; then
+    :
+  else
+    log "npm ci failed (no access to the Electron/onnxruntime downloads?); retrying without them"
+    npm_ci_offline
+    log "installed without the Electron binary: the desktop window cannot open on this machine"
+  fi
+  want_stamp >"$stamp"
+}
+
+install_system_packages
+install_npm_packages
+log "done"

@@ -1,0 +1,13 @@
+/// <reference types="svelte" />
+/// <reference types="vite/client" />
+import type { KensaApi } from '../../src-main/shared/api';
+
+declare global {
+  interface Window {
+    /**
+     * The preload's API object (src-main/preload). Absent when the renderer runs in a plain
+     * browser (the loopback web host, Playwright tests without Electron).
+     */
+    readonly kensa?: KensaApi;
+  }
+}

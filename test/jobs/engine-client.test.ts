@@ -1,0 +1,89 @@
+/**
+ * Engine jobs in the worker thread: progress arrives, the calling thread stays responsive,
+ * cancel stops a fit and leaves no model file (and no temp file) behind.
+ */
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listImages } from '../../src-main/engine/imaging/load';
+import { loadModel } from '../../src-main/engine/model-file';
+import { EngineClient } from '../../src-main/jobs/engine-client';
+
+const shared = path.resolve(process.env.KENSA_SHARED ?? path.resolve(import.meta.dirname, '../../../shared'));
+const train = path.join(shared, 'data', 'mvtec', 'bottle', 'train', 'good');
+const have = existsSync(train) && existsSync(path.join(shared, 'models', 'mobilenetv2-dequant-fp32.onnx'));
+if (!have) console.warn(`SKIPPING engine-client tests: ${train} missing (set KENSA_SHARED)`);
+
+describe.skipIf(!have)('EngineClient (worker thread)', () => {
+  let tmp: string;
+  let files: string[];
+  const engine = new EngineClient();
+
+  beforeAll(async () => {
+    process.env.KENSA_SHARED = shared;
+    tmp = mkdtempSync(path.join(os.tmpdir(), 'kensa-jobs-'));
+    files = await listImages(train);
+  });
+  afterAll(async () => {
+    await engine.terminate();
+    rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('fits off the calling thread, with progress, and writes a loadable model', async () => {
+    const out = path.join(tmp, 'm.kensa');
+    const phases = new Set<string>();
+    // The event loop of this thread must keep ticking while the worker computes.
+    let maxGap = 0;
+    let last = performance.now();
+    const timer = setInterval(() => {
+      const now = performance.now();
+      maxGap = Math.max(maxGap, now - last);
+      last = now;
+    }, 10);
+    const job = engine.run({ kind: 'fit', files: files.slice(0, 40), out }, { onProgress: (p) => phases.add(p.phase) });
+    const r = await job.result;
+    clearInterval(timer);
+    expect(r.kind).toBe('fit');
+    expect(r.header.fit.images).toBe(40);
+    expect([...phases]).toEqual(['features', 'coreset', 'neighbours', 'calibrate']);
+    expect(maxGap).toBeLessThan(250);
+    const m = await loadModel(out);
+    expect(m.header.bank.size).toBe(r.header.bank.size);
+    expect(m.bank.length).toBe(m.header.bank.size * m.header.bank.dim);
+  });
+
+  it('cancel during the coreset rejects with CANCELLED and writes nothing', async () => {
+    const out = path.join(tmp, 'cancelled.kensa');
+    let cancelled = false;
+    const job = engine.run(
+      { kind: 'fit', files: files.slice(0, 120), out },
+      {
+        onProgress: (p) => {
+          if (p.phase === 'coreset' && !cancelled) {
+            cancelled = true;
+            job.cancel();
+          }
+        },
+      },
+    );
+    await expect(job.result).rejects.toMatchObject({ code: 'CANCELLED' });
+    expect(cancelled).toBe(true);
+    expect(existsSync(out)).toBe(false);
+    expect(readdirSync(tmp).filter((f) => f.includes('cancelled'))).toEqual([]);
+    // The worker is still usable afterwards.
+    const again = await engine.run({ kind: 'fit', files: files.slice(0, 10), out }).result;
+    expect(again.header.fit.images).toBe(10);
+    expect(existsSync(out)).toBe(true);
+  });
+
+  it('score job streams one item per file, errors included', async () => {
+    const model = path.join(tmp, 'm.kensa');
+    const items: { ok: boolean; file: string }[] = [];
+    const r = await engine.run({ kind: 'score', model, files: [files[100]!, path.join(tmp, 'nope.png'), files[101]!] }, { onItem: (i) => items.push(i) }).result;
+    expect(r.scored).toBe(2);
+    expect(r.failed).toBe(1);
+    expect(items.map((i) => i.ok)).toEqual([true, false, true]);
+    expect(items[1]!.file).toContain('nope.png');
+  });
+});
