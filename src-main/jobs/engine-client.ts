@@ -11,20 +11,18 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { KensaError } from '../engine/errors';
-import type { FromWorker, JobResult, JobSpec, ScoreItem, ToWorker } from './protocol';
+import type { FromWorker, JobResult, JobSpec, ResultOf, ScoreItem, ToWorker } from './protocol';
 
 export interface JobHandlers {
   onProgress?: (p: { phase: string; done: number; total: number }) => void;
   onItem?: (item: ScoreItem) => void;
 }
 
-export interface JobHandle<R extends JobResult = JobResult> {
+export interface JobHandle<R = JobResult> {
   id: number;
   result: Promise<R>;
   cancel(): void;
 }
-
-type ResultOf<J extends JobSpec> = Extract<JobResult, { kind: J['kind'] }>;
 
 /** The worker entry: compiled JS next to this module when bundled, the TS bootstrap in source. */
 function workerEntry(): URL {

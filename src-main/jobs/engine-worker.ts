@@ -12,8 +12,9 @@ import { evaluateDataset } from '../engine/eval';
 import { fitWithin, writeHeatmapOverlay } from '../engine/imaging/heatmap';
 import { loadImage } from '../engine/imaging/load';
 import { loadModel, saveModel } from '../engine/model-file';
-import { fitPatchCore, PatchCoreScorer, type Progress } from '../engine/patchcore';
-import type { EvalJob, FitJob, FromWorker, JobResult, ScoreItem, ScoreJob, ToWorker } from './protocol';
+import { writeMapPng } from '../engine/imaging/mapfile';
+import { fitPatchCore, PatchCoreScorer, refitPatchCore, type Progress } from '../engine/patchcore';
+import type { EvalJob, FitJob, FromWorker, JobResult, RefitJob, ScoreItem, ScoreJob, ToWorker } from './protocol';
 
 const port = parentPort;
 if (!port) throw new Error('engine-worker must run in a worker thread');
@@ -52,6 +53,20 @@ async function runFit(id: number, job: FitJob, signal: AbortSignal): Promise<Job
   return { kind: 'fit', out: job.out, header: fit.header, skipped: fit.skipped };
 }
 
+async function runRefit(id: number, job: RefitJob, signal: AbortSignal): Promise<JobResult> {
+  const parent = await loadModel(job.model);
+  const fit = await refitPatchCore(parent, job.files, {
+    signal,
+    onProgress: progressPoster(id),
+    ...(job.backbone === undefined ? {} : { backbone: job.backbone }),
+    ...(job.ep === undefined ? {} : { ep: job.ep }),
+    ...(job.baseDir === undefined ? {} : { baseDir: job.baseDir }),
+  });
+  if (signal.aborted) throw new Error('cancelled');
+  await saveModel(job.out, fit.header, fit.arrays);
+  return { kind: 'refit', out: job.out, header: fit.header, skipped: fit.skipped };
+}
+
 async function runScore(id: number, job: ScoreJob, signal: AbortSignal): Promise<JobResult> {
   const model = await loadModel(job.model);
   const scorer = await PatchCoreScorer.create(model, {
@@ -59,6 +74,8 @@ async function runScore(id: number, job: ScoreJob, signal: AbortSignal): Promise
     ...(job.ep === undefined ? {} : { ep: job.ep }),
   });
   if (job.heatmapsDir) await mkdir(job.heatmapsDir, { recursive: true });
+  if (job.maps) await mkdir(job.maps.dir, { recursive: true });
+  const index = new Map(job.files.map((f, i) => [f, i]));
   let scored = 0;
   let failed = 0;
   try {
@@ -66,7 +83,14 @@ async function runScore(id: number, job: ScoreJob, signal: AbortSignal): Promise
       let item: ScoreItem;
       if (o.ok) {
         const r = o.result;
-        item = { ok: true, file: r.file, score: r.score, maxPatchScore: r.maxPatchScore, imageWidth: r.imageWidth, imageHeight: r.imageHeight, timing: r.timing };
+        item = { ok: true, file: r.file, score: r.score, maxPatchScore: r.maxPatchScore, imageWidth: r.imageWidth, imageHeight: r.imageHeight, sha256: r.sha256, timing: r.timing };
+        if (job.maps) {
+          const name = job.maps.names[index.get(r.file) ?? -1];
+          if (name) {
+            await writeMapPng(path.join(job.maps.dir, name), r.map, r.width, r.height, job.maps.max);
+            item.map = name;
+          }
+        }
         if (job.heatmapsDir) {
           const size = fitWithin(r.imageWidth, r.imageHeight, 1024);
           const image = await loadImage(r.file, { ...size, resize: 'stretch' });
@@ -84,7 +108,7 @@ async function runScore(id: number, job: ScoreJob, signal: AbortSignal): Promise
   } finally {
     await scorer.release();
   }
-  return { kind: 'score', model: job.model, ep: scorer.ep, scored, failed, threshold: null };
+  return { kind: 'score', model: job.model, ep: scorer.ep, scored, failed };
 }
 
 async function runEval(id: number, job: EvalJob, signal: AbortSignal): Promise<JobResult> {
@@ -107,7 +131,14 @@ port.on('message', (msg: ToWorker) => {
   const ctl = new AbortController();
   running.set(msg.id, ctl);
   const { job } = msg;
-  const work = job.kind === 'fit' ? runFit(msg.id, job, ctl.signal) : job.kind === 'score' ? runScore(msg.id, job, ctl.signal) : runEval(msg.id, job, ctl.signal);
+  const work =
+    job.kind === 'fit'
+      ? runFit(msg.id, job, ctl.signal)
+      : job.kind === 'refit'
+        ? runRefit(msg.id, job, ctl.signal)
+        : job.kind === 'score'
+          ? runScore(msg.id, job, ctl.signal)
+          : runEval(msg.id, job, ctl.signal);
   work
     .then((result) => post({ type: 'done', id: msg.id, result }))
     .catch((e: unknown) => {

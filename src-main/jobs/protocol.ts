@@ -27,6 +27,24 @@ export interface ScoreJob {
   ep?: EpRequest;
   /** When set, a heatmap overlay PNG per image is written here. */
   heatmapsDir?: string;
+  /**
+   * When set, each image's raw anomaly map is saved as a 16-bit PNG (engine/imaging/mapfile)
+   * at `dir/names[i]`, on the scale 0..max.
+   */
+  maps?: { dir: string; names: string[]; max: number };
+}
+
+export interface RefitJob {
+  kind: 'refit';
+  /** The parent model file. */
+  model: string;
+  /** Good parts (reviewed false alarms) whose patches join the bank. */
+  files: string[];
+  /** Where the new model is written (atomically, only when the refit completes). */
+  out: string;
+  backbone?: string;
+  ep?: EpRequest;
+  baseDir?: string;
 }
 
 export interface EvalJob {
@@ -39,10 +57,10 @@ export interface EvalJob {
   modelOut?: string;
 }
 
-export type JobSpec = FitJob | ScoreJob | EvalJob;
+export type JobSpec = FitJob | ScoreJob | EvalJob | RefitJob;
 
 export interface FitSummary {
-  kind: 'fit';
+  kind: 'fit' | 'refit';
   out: string;
   header: Omit<ModelHeader, 'sections'>;
   skipped: FileError[];
@@ -50,7 +68,19 @@ export interface FitSummary {
 
 /** One scored file (no map: maps stay in the worker unless written as heatmaps). */
 export type ScoreItem =
-  | { ok: true; file: string; score: number; maxPatchScore: number; imageWidth: number; imageHeight: number; heatmap?: string; timing: { decodeMs: number; backboneMs: number; nnMs: number; mapMs: number } }
+  | {
+      ok: true;
+      file: string;
+      score: number;
+      maxPatchScore: number;
+      imageWidth: number;
+      imageHeight: number;
+      sha256: string;
+      heatmap?: string;
+      /** File name of the saved map (ScoreJob.maps). */
+      map?: string;
+      timing: { decodeMs: number; backboneMs: number; nnMs: number; mapMs: number };
+    }
   | { ok: false; file: string; error: SerializedKensaError };
 
 export interface ScoreSummary {
@@ -59,7 +89,6 @@ export interface ScoreSummary {
   ep: string;
   scored: number;
   failed: number;
-  threshold: number | null;
 }
 
 export interface EvalSummary {
@@ -68,6 +97,9 @@ export interface EvalSummary {
 }
 
 export type JobResult = FitSummary | ScoreSummary | EvalSummary;
+
+/** What each job kind resolves to. */
+export type ResultOf<J extends JobSpec> = J extends FitJob | RefitJob ? FitSummary : J extends ScoreJob ? ScoreSummary : EvalSummary;
 
 export type ToWorker = { type: 'start'; id: number; job: JobSpec } | { type: 'cancel'; id: number };
 
