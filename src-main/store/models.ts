@@ -1,0 +1,237 @@
+/**
+ * Model versions: each fit (from training images) or refit (a parent's memory bank plus the
+ * patches of good verdicts on flagged parts) is a numbered, immutable version. Lifecycle:
+ * beginModel inserts 'building' (not audited: nothing exists yet), then completeModel makes
+ * it 'ready', audits a 'fit'/'refit' event with the full row and makes it the active version,
+ * or failModel marks it 'failed'. A ready or failed row never changes again (a trigger
+ * refuses it). rollbackModel makes an earlier ready version active again (audited).
+ */
+import { KensaError } from '../shared/errors';
+import { appendAudit } from './audit';
+import { finite, integer, invalid, nowIso, oneOf, personName, sha256, text } from './checks';
+import { writeTx, type Db } from './db';
+import { canonicalJson, parseJson, type JsonValue } from './json';
+
+export type ModelKind = 'fit' | 'refit';
+export type ModelStatus = 'building' | 'ready' | 'failed';
+
+export interface NewModel {
+  kind: ModelKind;
+  /** Required for a refit (the version whose bank it extends); must be absent for a fit. */
+  parentVersion?: number | null;
+  backboneId: string;
+  backboneSha256: string;
+  /** The fit configuration (taps, coreset ratio, image size, ...): a JSON object. */
+  config: Record<string, unknown>;
+  /** Refit only: the images (good verdicts on flagged parts) whose patches this refit adds. */
+  addedImageIds?: readonly number[];
+}
+
+export interface ModelCompletion {
+  modelFile: string;
+  modelSha256: string;
+  bankSize: number;
+  fitSeconds: number;
+  /** The ONNX Runtime execution provider that built it (e.g. 'cpu', 'cuda'). */
+  ep: string;
+}
+
+export interface ModelRecord {
+  version: number;
+  parentVersion: number | null;
+  kind: ModelKind;
+  backboneId: string;
+  backboneSha256: string;
+  config: JsonValue;
+  modelFile: string | null;
+  modelSha256: string | null;
+  bankSize: number | null;
+  fitSeconds: number | null;
+  ep: string | null;
+  status: ModelStatus;
+  failure: string | null;
+  createdAt: string;
+  createdBy: string;
+  addedImageIds: number[];
+}
+
+export interface ModelRow {
+  version: number;
+  parent_version: number | null;
+  kind: ModelKind;
+  backbone_id: string;
+  backbone_sha256: string;
+  config: string;
+  model_file: string | null;
+  model_sha256: string | null;
+  bank_size: number | null;
+  fit_seconds: number | null;
+  ep: string | null;
+  status: ModelStatus;
+  failure: string | null;
+  created_at: string;
+  created_by: string;
+  added_image_ids: string;
+}
+
+export function mapModel(r: ModelRow): ModelRecord {
+  return {
+    version: r.version,
+    parentVersion: r.parent_version,
+    kind: r.kind,
+    backboneId: r.backbone_id,
+    backboneSha256: r.backbone_sha256,
+    config: parseJson(r.config, `models.config of version ${r.version}`),
+    modelFile: r.model_file,
+    modelSha256: r.model_sha256,
+    bankSize: r.bank_size,
+    fitSeconds: r.fit_seconds,
+    ep: r.ep,
+    status: r.status,
+    failure: r.failure,
+    createdAt: r.created_at,
+    createdBy: r.created_by,
+    addedImageIds: parseJson(r.added_image_ids, `models.added_image_ids of version ${r.version}`) as number[],
+  };
+}
+
+/** Inserts a new version in status 'building' and returns it (its version number is max + 1). */
+export function beginModel(db: Db, m: NewModel, actor: string): ModelRecord {
+  const who = personName(actor, 'actor');
+  const kind = oneOf(m.kind, ['fit', 'refit'] as const, 'kind');
+  const backboneId = text(m.backboneId, 'backboneId', 200);
+  const backboneSha256 = sha256(m.backboneSha256, 'backboneSha256');
+  if (m.config === null || typeof m.config !== 'object' || Array.isArray(m.config)) throw invalid('config must be a JSON object');
+  const config = canonicalJson(m.config);
+  const parent = m.parentVersion ?? null;
+  const added = [...new Set((m.addedImageIds ?? []).map((id, i) => integer(id, `addedImageIds[${i}]`, 1)))].sort((a, b) => a - b);
+  if (kind === 'fit' && parent !== null) throw invalid('a fit starts from scratch: it has no parent version (use a refit)');
+  if (kind === 'fit' && added.length > 0) throw invalid('addedImageIds belong to a refit, not a fit');
+  if (kind === 'refit' && parent === null) throw invalid('a refit needs the parent version whose bank it extends');
+  return writeTx(db, () => {
+    if (parent !== null) {
+      const p = getModelRow(db, parent);
+      if (!p) throw new KensaError('NOT_FOUND', `parent model version ${parent} does not exist`);
+      if (p.status !== 'ready') throw new KensaError('CONFLICT', `parent model version ${parent} is ${p.status}, not ready`);
+      if (p.backbone_id !== backboneId || p.backbone_sha256 !== backboneSha256) {
+        throw invalid(`a refit must use its parent's backbone (${p.backbone_id}, sha256 ${p.backbone_sha256.slice(0, 12)}…)`);
+      }
+    }
+    if (added.length > 0) {
+      const known = db.prepare('SELECT count(*) FROM images WHERE id IN (SELECT value FROM json_each(?))').pluck().get(JSON.stringify(added)) as number;
+      if (known !== added.length) throw new KensaError('NOT_FOUND', `${added.length - known} of the added images do not exist`);
+    }
+    const row = db
+      .prepare(
+        `INSERT INTO models (version, parent_version, kind, backbone_id, backbone_sha256, config, status, created_at, created_by, added_image_ids)
+         VALUES ((SELECT coalesce(max(version), 0) + 1 FROM models), ?, ?, ?, ?, ?, 'building', ?, ?, ?)
+         RETURNING *`,
+      )
+      .get(parent, kind, backboneId, backboneSha256, config, nowIso(), who, JSON.stringify(added)) as ModelRow;
+    return mapModel(row);
+  });
+}
+
+/**
+ * Marks a building version ready, records the 'fit'/'refit' audit event (payload = the full
+ * row) and makes it the project's active version, in one transaction.
+ */
+export function completeModel(db: Db, version: number, done: ModelCompletion, actor: string): ModelRecord {
+  const who = personName(actor, 'actor');
+  const modelFile = text(done.modelFile, 'modelFile', 4096);
+  const modelSha256 = sha256(done.modelSha256, 'modelSha256');
+  const bankSize = integer(done.bankSize, 'bankSize', 1);
+  const fitSeconds = finite(done.fitSeconds, 'fitSeconds');
+  if (fitSeconds < 0) throw invalid('fitSeconds must not be negative');
+  const ep = text(done.ep, 'ep', 100);
+  return writeTx(db, () => {
+    requireBuilding(db, version);
+    if (!db.prepare('SELECT 1 FROM project WHERE id = 1').get()) throw new KensaError('NOT_FOUND', `${db.name} has no project yet: create it first`);
+    db.prepare(
+      `UPDATE models SET status = 'ready', model_file = ?, model_sha256 = ?, bank_size = ?, fit_seconds = ?, ep = ? WHERE version = ?`,
+    ).run(modelFile, modelSha256, bankSize, fitSeconds, ep, version);
+    const row = getModelRow(db, version) as ModelRow;
+    db.prepare('UPDATE project SET active_model_version = ? WHERE id = 1').run(version);
+    appendAudit(db, { actor: who, kind: row.kind, entity: 'model', entityId: version, payload: row });
+    return mapModel(row);
+  });
+}
+
+/** Marks a building version failed, with the reason (not audited: a failed model was never used). */
+export function failModel(db: Db, version: number, reason: string): ModelRecord {
+  const why = text(reason, 'reason');
+  return writeTx(db, () => {
+    requireBuilding(db, version);
+    db.prepare(`UPDATE models SET status = 'failed', failure = ? WHERE version = ?`).run(why, version);
+    return mapModel(getModelRow(db, version) as ModelRow);
+  });
+}
+
+/** Makes an earlier (or later) ready version the active one again; audited 'rollback'. */
+export function rollbackModel(db: Db, toVersion: number, actor: string, reason: string): ModelRecord {
+  const who = personName(actor, 'actor');
+  const why = text(reason, 'reason');
+  return writeTx(db, () => {
+    const row = getModelRow(db, toVersion);
+    if (!row) throw new KensaError('NOT_FOUND', `model version ${toVersion} does not exist`);
+    if (row.status !== 'ready') throw new KensaError('CONFLICT', `model version ${toVersion} is ${row.status}: only a ready version can be made active`);
+    const project = db.prepare('SELECT active_model_version FROM project WHERE id = 1').get() as { active_model_version: number | null } | undefined;
+    if (!project) throw new KensaError('NOT_FOUND', `${db.name} has no project yet: create it first`);
+    if (project.active_model_version === toVersion) throw new KensaError('CONFLICT', `model version ${toVersion} is already the active version`);
+    db.prepare('UPDATE project SET active_model_version = ? WHERE id = 1').run(toVersion);
+    appendAudit(db, {
+      actor: who,
+      kind: 'rollback',
+      entity: 'model',
+      entityId: toVersion,
+      payload: { from_version: project.active_model_version, to_version: toVersion, reason: why },
+    });
+    return mapModel(row);
+  });
+}
+
+/** All versions, oldest first. */
+export function listModels(db: Db): ModelRecord[] {
+  return (db.prepare('SELECT * FROM models ORDER BY version').all() as ModelRow[]).map(mapModel);
+}
+
+export function getModel(db: Db, version: number): ModelRecord | null {
+  const row = getModelRow(db, version);
+  return row ? mapModel(row) : null;
+}
+
+/** The project's active version, or null before the first fit completes. */
+export function getActiveModel(db: Db): ModelRecord | null {
+  const row = db.prepare('SELECT m.* FROM models m JOIN project p ON p.active_model_version = m.version WHERE p.id = 1').get() as
+    | ModelRow
+    | undefined;
+  return row ? mapModel(row) : null;
+}
+
+/** The version and its ancestors through parent_version, newest first (NOT_FOUND if it does not exist). */
+export function modelLineage(db: Db, version: number): ModelRecord[] {
+  const rows = db
+    .prepare(
+      `WITH RECURSIVE lineage(v, depth) AS (
+         SELECT version, 0 FROM models WHERE version = ?
+         UNION ALL
+         SELECT m.parent_version, lineage.depth + 1 FROM models m JOIN lineage ON m.version = lineage.v
+         WHERE m.parent_version IS NOT NULL
+       )
+       SELECT models.* FROM lineage JOIN models ON models.version = lineage.v ORDER BY lineage.depth`,
+    )
+    .all(version) as ModelRow[];
+  if (rows.length === 0) throw new KensaError('NOT_FOUND', `model version ${version} does not exist`);
+  return rows.map(mapModel);
+}
+
+function getModelRow(db: Db, version: number): ModelRow | undefined {
+  return db.prepare('SELECT * FROM models WHERE version = ?').get(version) as ModelRow | undefined;
+}
+
+function requireBuilding(db: Db, version: number): ModelRow {
+  const row = getModelRow(db, version);
+  if (!row) throw new KensaError('NOT_FOUND', `model version ${version} does not exist`);
+  if (row.status !== 'building') throw new KensaError('CONFLICT', `model version ${version} is already ${row.status}`);
+  return row;
+}
