@@ -7,7 +7,8 @@
 #   ELECTRON_SKIP_BINARY_DOWNLOAD=1 bash scripts/setup.sh   # machines without GitHub access
 #
 # 1. System packages, only when running as root on Debian/Ubuntu and they are missing:
-#    chromium (Playwright browser tests) and poppler-utils (pdftotext, report checks).
+#    chromium (Playwright browser tests), poppler-utils (pdftotext, report checks) and sqlite3
+#    (the audit tamper tests edit a project database with the sqlite3 CLI).
 #    Anywhere else this step is skipped quietly; the tests that need them skip themselves.
 # 2. npm packages from package-lock.json (npm ci). Two postinstall steps download things:
 #    - electron fetches its binary from GitHub;
@@ -34,6 +35,7 @@ install_system_packages() {
   local missing=()
   [[ -x /usr/bin/chromium ]] || missing+=(chromium)
   command -v pdftotext >/dev/null 2>&1 || missing+=(poppler-utils)
+  command -v sqlite3 >/dev/null 2>&1 || missing+=(sqlite3)
   ((${#missing[@]} == 0)) && return 0
   if [[ $(id -u) -ne 0 || ! -f /etc/debian_version ]] || ! command -v apt-get >/dev/null 2>&1; then
     return 0 # not root on Debian: leave the system alone

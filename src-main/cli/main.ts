@@ -20,6 +20,7 @@ import { loadModel } from '../engine/model-file';
 import type { EpRequest } from '../engine/ort/session';
 import type { PartialConfig } from '../engine/patchcore';
 import { EngineClient } from '../jobs/engine-client';
+import { ProjectService } from '../services/project-service';
 import type { ScoreItem } from '../jobs/protocol';
 import { KENSA_VERSION } from '../shared/version';
 
@@ -30,6 +31,7 @@ Usage:
   kensa score model.kensa <image|dir>... [--heatmaps DIR] [--json] [--backbone FILE|ID]
   kensa eval <dataset-dir> [--out result.json] [options]     (MVTec layout: train/good, test/<type>, ground_truth/<type>)
   kensa info model.kensa
+  kensa audit verify <project-dir>                         walk the project's audit chain; name the first edited or removed event
   kensa backbone list
   kensa backbone download <id>
 
@@ -320,6 +322,25 @@ async function cmdInfo(args: string[], v: Values): Promise<number> {
   return 0;
 }
 
+async function cmdAudit(args: string[], v: Values): Promise<number> {
+  const [sub, dir] = args;
+  if (sub !== 'verify' || !dir || args.length !== 2) throw new UsageError('usage: kensa audit verify <project-dir>');
+  const svc = ProjectService.open(dir);
+  try {
+    const r = svc.verifyAudit();
+    if (v.json) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+    if (r.ok) {
+      if (!v.json) process.stdout.write(`audit chain ok: ${r.events} events, head ${r.headHash ?? '(empty)'}\n`);
+      return 0;
+    }
+    const bad = r.firstBad!;
+    process.stderr.write(`kensa: audit chain BROKEN at ${bad.seq === null ? 'a row with no audit event' : `event ${bad.seq}`}: ${bad.reason}\n`);
+    return 1;
+  } finally {
+    svc.close();
+  }
+}
+
 async function cmdBackbone(args: string[]): Promise<number> {
   const [sub, id] = args;
   if (sub === 'list') {
@@ -368,8 +389,10 @@ export async function main(argv: string[]): Promise<number> {
         return await cmdInfo(args, v);
       case 'backbone':
         return await cmdBackbone(args);
+      case 'audit':
+        return await cmdAudit(args, v);
       default:
-        throw new UsageError(`unknown command "${cmd}" (fit, score, eval, info, backbone)`);
+        throw new UsageError(`unknown command "${cmd}" (fit, score, eval, info, audit, backbone)`);
     }
   } catch (e) {
     if (e instanceof UsageError) {

@@ -417,7 +417,8 @@ export interface RefitOptions extends RunOptions {
 
 /**
  * A new model version whose bank is the parent's bank extended (greedy k-center continued,
- * ./coreset.ts extendCoreset) with the patches of `files`, good parts that were flagged. The
+ * ./coreset.ts extendCoreset) with the patches of `files`, good parts that were flagged; at
+ * the bank size limit the most redundant old entries (nearest to another entry) make room. The
  * parent's colour scale and good-part statistics are kept, so heatmaps and scores stay
  * comparable across versions. Only parts reviewed as GOOD may be passed here: a defect in the
  * bank would teach the model that the defect is normal.
@@ -437,27 +438,31 @@ export async function refitPatchCore(parent: LoadedModel, files: string[], opts:
     const { feats, used, skipped, perImage } = await extractAll(files, extractor, cfg, opts);
     const dim = h.bank.dim;
     const n = used.length * perImage;
-    const room = Math.max(0, cfg.coreset.maxSize - h.bank.size);
     const wanted = Math.max(1, Math.round(n * cfg.coreset.ratio));
     const run = { ep, ...(opts.signal ? { signal: opts.signal } : {}), onProgress: (done: number, total: number) => opts.onProgress?.({ phase: 'coreset', done, total }) };
-    let bank: Float32Array;
-    let addedPatches: number;
-    if (wanted <= room) {
-      const added = await extendCoreset(parent.bank, h.bank.size, feats, n, dim, wanted, cfg.coreset, run);
-      bank = new Float32Array((h.bank.size + added.length) * dim);
-      bank.set(parent.bank);
-      added.forEach((r, i) => bank.set(feats.subarray(r * dim, (r + 1) * dim), (h.bank.size + i) * dim));
-      addedPatches = added.length;
-    } else {
-      // The bank is at its size limit: re-select over bank ∪ new patches.
-      const union = new Float32Array(parent.bank.length + feats.length);
-      union.set(parent.bank);
-      union.set(feats, parent.bank.length);
-      const chosen = await greedyCoreset(union, h.bank.size + n, dim, { ...cfg.coreset, ratio: 1 }, run);
-      bank = new Float32Array(chosen.length * dim);
-      chosen.forEach((r, i) => bank.set(union.subarray(r * dim, (r + 1) * dim), i * dim));
-      addedPatches = chosen.filter((r) => r >= h.bank.size).length;
+    const added = await extendCoreset(parent.bank, h.bank.size, feats, n, dim, wanted, cfg.coreset, run);
+    // At the bank's size limit, make room by dropping the most redundant old entries: those
+    // closest to another bank entry (their nearest neighbour covers them anyway).
+    const over = Math.max(0, h.bank.size + added.length - cfg.coreset.maxSize);
+    const keep = new Uint8Array(h.bank.size).fill(1);
+    if (over > 0) {
+      const b = cfg.neighbours;
+      const redundancy = new Float64Array(h.bank.size);
+      for (let i = 0; i < h.bank.size; i++) {
+        const j = b > 1 ? parent.bankNeighbours[i * b + 1]! : i;
+        let d2 = 0;
+        for (let k = 0; k < dim; k++) d2 += (parent.bank[i * dim + k]! - parent.bank[j * dim + k]!) ** 2;
+        redundancy[i] = j === i ? Infinity : d2;
+      }
+      const order = Array.from({ length: h.bank.size }, (_, i) => i).sort((x, y) => redundancy[x]! - redundancy[y]!);
+      for (const i of order.slice(0, over)) keep[i] = 0;
     }
+    const kept = h.bank.size - over;
+    const bank = new Float32Array((kept + added.length) * dim);
+    let o = 0;
+    for (let i = 0; i < h.bank.size; i++) if (keep[i]) bank.set(parent.bank.subarray(i * dim, (i + 1) * dim), dim * o++);
+    added.forEach((r) => bank.set(feats.subarray(r * dim, (r + 1) * dim), dim * o++));
+    const addedPatches = added.length;
     const size = bank.length / dim;
     const neighbours = await bankNeighbours(bank, size, dim, cfg.neighbours, ep, opts);
     const base = opts.baseDir ?? commonDir(files);

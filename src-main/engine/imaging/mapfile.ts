@@ -70,7 +70,7 @@ export async function writeMapPng(file: string, map: Float32Array, width: number
 /** Reads a map PNG back into raw score units. */
 export async function readMapPng(file: string, max: number): Promise<{ map: Float32Array; width: number; height: number }> {
   try {
-    const { data, info } = await sharp(await readFile(file)).raw({ depth: 'ushort' }).toBuffer({ resolveWithObject: true });
+    const { data, info } = await sharp(await readFile(file)).toColourspace('grey16').raw({ depth: 'ushort' }).toBuffer({ resolveWithObject: true });
     const px = new Uint16Array(data.buffer, data.byteOffset, data.byteLength / 2);
     const map = new Float32Array(info.width * info.height);
     for (let i = 0; i < map.length; i++) map[i] = (px[i * info.channels]! / 65535) * max;

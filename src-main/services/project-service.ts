@@ -1,0 +1,487 @@
+/**
+ * One inspection project, its use-cases end to end: import parts, fit, score (resumable),
+ * verdicts and undo, thresholds, refit from reviewed false alarms, rollback, audit check.
+ *
+ * A project is a folder:
+ *   kensa.db                 the store (SQLite, WAL): images, models, scores, verdicts, audit
+ *   models/v0001.kensa       model files, one per version, written atomically by the worker
+ *   maps/v0001/<image>.png   raw anomaly maps (16-bit PNG, engine/imaging/mapfile)
+ *
+ * Heavy work goes to the engine worker (../jobs); this module only orchestrates and records.
+ * A model version becomes active only after its file is complete and checksummed, so a crash
+ * or cancel during a fit or refit leaves the previous model active and loadable.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import sharp from 'sharp';
+import { KensaError, isKensaError } from '../shared/errors';
+import { KENSA_VERSION } from '../shared/version';
+import { rasterize, toCoco, validateRegions } from './regions';
+import { loadBackbone } from '../engine/backbone/backbone';
+import { listImages as listImageFiles, loadImage } from '../engine/imaging/load';
+import { loadModel } from '../engine/model-file';
+import type { PartialConfig } from '../engine/patchcore';
+import type { EpRequest } from '../engine/ort/session';
+import type { EngineClient, JobHandlers } from '../jobs/engine-client';
+import type { ScoreItem } from '../jobs/protocol';
+import {
+  addImages,
+  beginModel,
+  closeProjectDb,
+  completeModel,
+  countImages,
+  currentThreshold,
+  currentVerdict,
+  currentVerdicts,
+  failModel,
+  getActiveModel,
+  getImage,
+  getModel,
+  getScore,
+  goodVerdictsSince,
+  initProject,
+  listImages,
+  listModels,
+  openProjectDb,
+  putScores,
+  recordImportErrors,
+  recordVerdict,
+  requireProject,
+  rollbackModel,
+  scoresFor,
+  setThreshold,
+  touchReviewer,
+  undoVerdict,
+  verifyAudit,
+  type AuditVerification,
+  type Db,
+  type ImageRecord,
+  type ImageRole,
+  type ModelRecord,
+  type NewImage,
+  type Threshold,
+  type Verdict,
+  type VerdictValue,
+} from '../store/index';
+
+export const DB_FILE = 'kensa.db';
+
+export interface ImportResult {
+  batch: string;
+  added: number;
+  existing: number;
+  ids: number[];
+  errors: { path: string; code: string; message: string }[];
+}
+
+export interface FitRequest {
+  backbone?: string;
+  config?: PartialConfig;
+  ep?: EpRequest;
+}
+
+export interface ScoreRunResult {
+  version: number;
+  scored: number;
+  failed: { imageId: number; path: string; code: string; message: string }[];
+  /** Images already scored by this version (a resumed run skips them). */
+  skipped: number;
+}
+
+export interface RefitResult {
+  model: ModelRecord;
+  /** Parts (inspect images) flagged under the parent version / under the new one, same threshold. */
+  flaggedBefore: number;
+  flaggedAfter: number;
+  /** Image ids that were flagged before the refit and are not any more. */
+  dropped: number[];
+}
+
+export interface QueueItem {
+  image: ImageRecord;
+  score: number | null;
+  flagged: boolean;
+  verdict: Verdict | null;
+}
+
+function sha256File(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+const pad = (v: number): string => String(v).padStart(4, '0');
+
+export class ProjectService {
+  private constructor(
+    readonly dir: string,
+    readonly db: Db,
+  ) {}
+
+  /** Creates the project folder and database (or opens an existing one with that name). */
+  static async create(dir: string, name: string, actor: string): Promise<ProjectService> {
+    const abs = path.resolve(dir);
+    await mkdir(abs, { recursive: true });
+    const db = openProjectDb(path.join(abs, DB_FILE));
+    try {
+      initProject(db, name, actor);
+    } catch (e) {
+      closeProjectDb(db);
+      throw e;
+    }
+    return new ProjectService(abs, db);
+  }
+
+  static open(dir: string): ProjectService {
+    const abs = path.resolve(dir);
+    const file = path.join(abs, DB_FILE);
+    if (!existsSync(file)) throw new KensaError('NOT_FOUND', `${abs} is not a Kensa project (no ${DB_FILE})`, { file: abs });
+    const db = openProjectDb(file);
+    requireProject(db);
+    return new ProjectService(abs, db);
+  }
+
+  close(): void {
+    closeProjectDb(this.db);
+  }
+
+  // ---- paths --------------------------------------------------------------------------------
+
+  /** Absolute path of a stored (project-relative or absolute) path. */
+  abs(p: string): string {
+    return path.isAbsolute(p) ? p : path.join(this.dir, p);
+  }
+
+  /** Stored form of a path: relative when inside the project folder. */
+  private rel(p: string): string {
+    const r = path.relative(this.dir, p);
+    return r.startsWith('..') || path.isAbsolute(r) ? p : r.split(path.sep).join('/');
+  }
+
+  modelFile(version: number): string {
+    return path.join('models', `v${pad(version)}.kensa`);
+  }
+
+  mapsDir(version: number): string {
+    return path.join('maps', `v${pad(version)}`);
+  }
+
+  // ---- import -------------------------------------------------------------------------------
+
+  /**
+   * Imports image files and folders (recursively) for a role. Each file is fully decoded once
+   * to prove it can be used; the ones that cannot are listed with a specific reason and the
+   * rest are imported. Re-importing the same content is a no-op.
+   */
+  async importImages(inputs: string[], role: ImageRole, actor: string, onProgress?: (done: number, total: number) => void): Promise<ImportResult> {
+    const batch = `${new Date().toISOString()}-${randomUUID().slice(0, 8)}`;
+    const files: string[] = [];
+    const errors: ImportResult['errors'] = [];
+    for (const input of inputs) {
+      const p = path.resolve(input);
+      try {
+        const s = await stat(p);
+        if (s.isDirectory()) files.push(...(await listImageFiles(p, { recursive: true })));
+        else files.push(p);
+      } catch (e) {
+        if (isKensaError(e)) errors.push({ path: p, code: e.code, message: e.message });
+        else errors.push({ path: p, code: 'IMAGE_NOT_FOUND', message: `not found: ${p}` });
+      }
+    }
+    const rows: NewImage[] = [];
+    for (const [i, file] of files.entries()) {
+      try {
+        const bytes = await readFile(file);
+        if (bytes.length === 0) throw new KensaError('IMAGE_EMPTY', `${file} is empty (0 bytes)`, { file });
+        const img = await loadImage(file, { width: 32, height: 32 });
+        rows.push({ path: this.rel(file), sha256: sha256File(bytes), bytes: bytes.length, width: img.info.width, height: img.info.height, format: img.info.format, role });
+      } catch (e) {
+        const err = isKensaError(e) ? e : new KensaError('IMAGE_UNREADABLE', `cannot read ${file}: ${(e as Error).message}`, { file });
+        errors.push({ path: file, code: err.code, message: err.message });
+      }
+      onProgress?.(i + 1, files.length);
+    }
+    const r = addImages(this.db, batch, rows, actor);
+    if (errors.length > 0) recordImportErrors(this.db, batch, errors);
+    return { batch, added: r.added, existing: r.existing, ids: r.ids, errors };
+  }
+
+  // ---- models -------------------------------------------------------------------------------
+
+  activeModel(): ModelRecord | null {
+    return getActiveModel(this.db);
+  }
+
+  models(): ModelRecord[] {
+    return listModels(this.db);
+  }
+
+  /** Fits a model on every 'train' image; the new version becomes active when complete. */
+  async fit(engine: EngineClient, req: FitRequest, actor: string, handlers: JobHandlers = {}): Promise<ModelRecord> {
+    const train = listImages(this.db, { role: 'train' });
+    if (train.length === 0) throw new KensaError('NO_IMAGES', 'no training images imported: import good parts as training images first');
+    const backbone = await loadBackbone(req.backbone);
+    const model = beginModel(this.db, { kind: 'fit', backboneId: backbone.id, backboneSha256: backbone.sha256, config: (req.config ?? {}) as Record<string, unknown> }, actor);
+    const out = this.modelFile(model.version);
+    try {
+      await mkdir(path.join(this.dir, 'models'), { recursive: true });
+      const r = await engine.run(
+        {
+          kind: 'fit',
+          files: train.map((i) => this.abs(i.path)),
+          out: this.abs(out),
+          backbone: backbone.file,
+          baseDir: this.dir,
+          ...(req.config ? { config: req.config } : {}),
+          ...(req.ep ? { ep: req.ep } : {}),
+        },
+        handlers,
+      ).result;
+      const done = await this.complete(model.version, out, r.header.bank.size, r.header.fit.seconds, r.header.fit.ep, actor);
+      // A first model gets a starting threshold so the queue is usable at once; it is an
+      // ordinary audited threshold version that the reviewer will replace when tuning.
+      if (currentThreshold(this.db, model.version) === null) {
+        const s = r.header.stats;
+        if (s.imageScores.length > 0) {
+          setThreshold(this.db, {
+            modelVersion: model.version,
+            value: s.imageScore.mean + s.imageScore.std,
+            setBy: actor,
+            reason: `initial threshold after the first fit: mean + 1σ of ${s.images} held-out good parts (no defects reviewed yet)`,
+          });
+        }
+      }
+      return done;
+    } catch (e) {
+      failModel(this.db, model.version, isKensaError(e) ? `${e.code}: ${e.message}` : String(e));
+      throw e;
+    }
+  }
+
+  private async complete(version: number, out: string, bankSize: number, seconds: number, ep: string, actor: string): Promise<ModelRecord> {
+    const bytes = await readFile(this.abs(out));
+    return completeModel(this.db, version, { modelFile: out.split(path.sep).join('/'), modelSha256: sha256File(bytes), bankSize, fitSeconds: seconds, ep }, actor);
+  }
+
+  /** Loads a version's model file, checking it is the file the store recorded. */
+  async loadModelFile(version: number): Promise<Awaited<ReturnType<typeof loadModel>>> {
+    const m = getModel(this.db, version);
+    if (!m || m.status !== 'ready' || !m.modelFile) throw new KensaError('NOT_FOUND', `model version ${version} is not a ready model`);
+    const file = this.abs(m.modelFile);
+    const bytes = await readFile(file).catch(() => {
+      throw new KensaError('MODEL_NOT_FOUND', `model file of version ${version} is missing: ${file}`, { file });
+    });
+    if (sha256File(bytes) !== m.modelSha256) throw new KensaError('MODEL_INVALID', `model file ${file} does not match the checksum recorded for version ${version}`, { file });
+    return loadModel(file);
+  }
+
+  rollback(version: number, actor: string, reason: string): ModelRecord {
+    return rollbackModel(this.db, version, actor, reason);
+  }
+
+  // ---- scoring ------------------------------------------------------------------------------
+
+  /**
+   * Scores the 'inspect' images with a version (default: the active one). Resumable: images
+   * that already have a score from this version are skipped unless `rescore`.
+   */
+  async score(engine: EngineClient, opts: { version?: number; rescore?: boolean; imageIds?: number[] } = {}, handlers: JobHandlers = {}): Promise<ScoreRunResult> {
+    const model = opts.version !== undefined ? getModel(this.db, opts.version) : getActiveModel(this.db);
+    if (!model || model.status !== 'ready' || !model.modelFile) throw new KensaError('NOT_FOUND', 'no ready model to score with: fit one first');
+    const loaded = await this.loadModelFile(model.version);
+    const done = new Set(opts.rescore ? [] : scoresFor(this.db, model.version).map((s) => s.imageId));
+    let images = listImages(this.db, { role: 'inspect' });
+    if (opts.imageIds) {
+      const want = new Set(opts.imageIds);
+      images = images.filter((i) => want.has(i.id));
+    }
+    const todo = images.filter((i) => !done.has(i.id));
+    const result: ScoreRunResult = { version: model.version, scored: 0, failed: [], skipped: images.length - todo.length };
+    if (todo.length === 0) return result;
+    const byFile = new Map(todo.map((i) => [this.abs(i.path), i]));
+    const mapsDir = this.mapsDir(model.version);
+    const pending: { imageId: number; score: number; maxPatchScore: number; mapFile: string | null }[] = [];
+    const flush = (): void => {
+      if (pending.length === 0) return;
+      putScores(this.db, model.version, pending.splice(0));
+    };
+    const onItem = (item: ScoreItem): void => {
+      const img = byFile.get(item.file);
+      handlers.onItem?.(item);
+      if (!img) return;
+      if (!item.ok) {
+        result.failed.push({ imageId: img.id, path: img.path, code: item.error.code, message: item.error.message });
+        return;
+      }
+      if (item.sha256 !== img.sha256) {
+        result.failed.push({ imageId: img.id, path: img.path, code: 'CONFLICT', message: `${item.file} changed since it was imported (content differs): re-import it` });
+        return;
+      }
+      pending.push({ imageId: img.id, score: item.score, maxPatchScore: item.maxPatchScore, mapFile: item.map ? path.join(mapsDir, item.map).split(path.sep).join('/') : null });
+      result.scored += 1;
+      if (pending.length >= 16) flush();
+    };
+    try {
+      await engine.run(
+        {
+          kind: 'score',
+          model: loaded.file,
+          files: [...byFile.keys()],
+          maps: { dir: this.abs(mapsDir), names: todo.map((i) => `${i.id}.png`), max: mapScaleMax(loaded.header.stats.colourScale.high) },
+        },
+        { ...(handlers.onProgress ? { onProgress: handlers.onProgress } : {}), onItem },
+      ).result;
+    } finally {
+      flush(); // what was scored before a cancel or a crash of the worker is kept (resume)
+    }
+    return result;
+  }
+
+  // ---- review -------------------------------------------------------------------------------
+
+  threshold(version?: number | null): Threshold | null {
+    const v = version === undefined ? (getActiveModel(this.db)?.version ?? null) : version;
+    return currentThreshold(this.db, v) ?? currentThreshold(this.db, null);
+  }
+
+  setThreshold(value: number, reason: string, actor: string, extra: { margin?: number; marginKind?: 'absolute' | 'spread'; reviewUpper?: number } = {}): Threshold {
+    return setThreshold(this.db, { modelVersion: getActiveModel(this.db)?.version ?? null, value, setBy: actor, reason, ...extra });
+  }
+
+  /** The review queue under the active model: inspect images with score, flag and verdict. */
+  queue(): QueueItem[] {
+    const model = getActiveModel(this.db);
+    const scores = new Map(model ? scoresFor(this.db, model.version).map((s) => [s.imageId, s.score]) : []);
+    const t = this.threshold();
+    const verdicts = currentVerdicts(this.db);
+    return listImages(this.db, { role: 'inspect' })
+      .map((image) => {
+        const score = scores.get(image.id) ?? null;
+        return { image, score, flagged: score !== null && t !== null && score >= t.value, verdict: verdicts.get(image.id) ?? null };
+      })
+      .sort((a, b) => (b.score ?? -Infinity) - (a.score ?? -Infinity));
+  }
+
+  /** Records a verdict with the context the reviewer saw: active model, its score, the threshold. */
+  verdict(v: { imageId: number; verdict: VerdictValue; defectType?: string | null; regions?: unknown; comment?: string | null }, reviewer: string): Verdict {
+    if (!getImage(this.db, v.imageId)) throw new KensaError('NOT_FOUND', `no image with id ${v.imageId}`);
+    const regions = v.regions === undefined || v.regions === null ? null : validateRegions(v.regions);
+    if (regions && v.verdict !== 'defect') throw new KensaError('INVALID_ARGUMENT', 'regions can only be marked on a defect verdict');
+    touchReviewer(this.db, reviewer);
+    const model = getActiveModel(this.db);
+    const score = model ? getScore(this.db, v.imageId, model.version) : null;
+    return recordVerdict(this.db, {
+      ...v,
+      regions,
+      reviewer,
+      modelVersion: model?.version ?? null,
+      threshold: this.threshold()?.value ?? null,
+      scoreShown: score?.score ?? null,
+    });
+  }
+
+  undo(imageId: number, reviewer: string): Verdict {
+    return undoVerdict(this.db, imageId, reviewer);
+  }
+
+  currentVerdict(imageId: number): Verdict | null {
+    return currentVerdict(this.db, imageId);
+  }
+
+  /** Good verdicts on flagged parts whose patches are not yet in the active model's bank. */
+  pendingRefit(): Verdict[] {
+    const model = getActiveModel(this.db);
+    return model ? goodVerdictsSince(this.db, model.version) : [];
+  }
+
+  // ---- refit --------------------------------------------------------------------------------
+
+  /**
+   * Adds the patches of the reviewed false alarms to the active model's bank (a new version),
+   * makes it active, carries the threshold over, rescores the inspect images and reports how
+   * many flagged parts dropped below the threshold.
+   */
+  async refit(engine: EngineClient, actor: string, handlers: JobHandlers = {}): Promise<RefitResult> {
+    const parent = getActiveModel(this.db);
+    if (!parent) throw new KensaError('NOT_FOUND', 'no active model to refit');
+    const pending = this.pendingRefit();
+    if (pending.length === 0) throw new KensaError('CONFLICT', 'no new good verdicts on flagged parts: nothing to refit');
+    const parentFile = await this.loadModelFile(parent.version);
+    const images = pending.map((v) => getImage(this.db, v.imageId)!);
+    const t = this.threshold(parent.version);
+    const flaggedBefore = new Set(scoresFor(this.db, parent.version).filter((s) => t !== null && s.score >= t.value).map((s) => s.imageId));
+    const model = beginModel(
+      this.db,
+      { kind: 'refit', parentVersion: parent.version, backboneId: parent.backboneId, backboneSha256: parent.backboneSha256, config: parent.config as Record<string, unknown>, addedImageIds: images.map((i) => i.id) },
+      actor,
+    );
+    const out = this.modelFile(model.version);
+    let done: ModelRecord;
+    try {
+      const r = await engine.run({ kind: 'refit', model: parentFile.file, files: images.map((i) => this.abs(i.path)), out: this.abs(out), baseDir: this.dir }, handlers).result;
+      if (r.skipped.length > 0) throw new KensaError('IMAGE_UNREADABLE', `refit could not read ${r.skipped.map((s) => s.file).join(', ')}: ${r.skipped[0]!.error.message}`);
+      done = await this.complete(model.version, out, r.header.bank.size, r.header.refit?.seconds ?? r.header.fit.seconds, r.header.fit.ep, actor);
+    } catch (e) {
+      failModel(this.db, model.version, isKensaError(e) ? `${e.code}: ${e.message}` : String(e));
+      throw e;
+    }
+    if (t !== null) {
+      setThreshold(this.db, {
+        modelVersion: done.version,
+        value: t.value,
+        ...(t.margin !== null ? { margin: t.margin } : {}),
+        ...(t.marginKind !== null ? { marginKind: t.marginKind } : {}),
+        ...(t.reviewUpper !== null ? { reviewUpper: t.reviewUpper } : {}),
+        setBy: actor,
+        reason: `carried over from v${parent.version} on refit v${done.version} (same feature space, same units)`,
+      });
+    }
+    await this.score(engine, { version: done.version }, handlers);
+    const after = new Set(scoresFor(this.db, done.version).filter((s) => t !== null && s.score >= t.value).map((s) => s.imageId));
+    return { model: done, flaggedBefore: flaggedBefore.size, flaggedAfter: after.size, dropped: [...flaggedBefore].filter((id) => !after.has(id)) };
+  }
+
+  // ---- region export ------------------------------------------------------------------------
+
+  /**
+   * Exports the marked defect regions of every part whose current verdict is 'defect': a PNG
+   * mask per part (`masks/<image id>_<name>_mask.png`, 255 = defect, the image's size) and
+   * `coco.json` (COCO instances, category = defect type). Returns what was written.
+   */
+  async exportRegions(outDir: string): Promise<{ masks: string[]; coco: string; annotations: number }> {
+    const masksDir = path.join(outDir, 'masks');
+    await mkdir(masksDir, { recursive: true });
+    const parts: Parameters<typeof toCoco>[0] = [];
+    const masks: string[] = [];
+    for (const v of currentVerdicts(this.db).values()) {
+      if (v.verdict !== 'defect' || v.regions === null) continue;
+      const img = getImage(this.db, v.imageId)!;
+      const set = validateRegions(v.regions);
+      const mask = rasterize(set);
+      const png = Buffer.from(mask.map((m) => (m ? 255 : 0)));
+      const name = `${img.id}_${path.basename(img.path, path.extname(img.path))}_mask.png`;
+      await sharp(png, { raw: { width: set.width, height: set.height, channels: 1 } }).png().toFile(path.join(masksDir, name));
+      masks.push(name);
+      parts.push({ imageId: img.id, fileName: img.path, defectType: v.defectType, regions: set });
+    }
+    const coco = toCoco(parts, { description: `Kensa defect regions: ${requireProject(this.db).name}`, version: KENSA_VERSION, date: new Date().toISOString() });
+    const cocoFile = path.join(outDir, 'coco.json');
+    await writeFile(cocoFile, `${JSON.stringify(coco, null, 2)}\n`);
+    return { masks: masks.sort(), coco: cocoFile, annotations: coco.annotations.length };
+  }
+
+  // ---- audit --------------------------------------------------------------------------------
+
+  verifyAudit(): AuditVerification {
+    return verifyAudit(this.db);
+  }
+
+  counts(): { train: number; inspect: number } {
+    return { train: countImages(this.db, 'train'), inspect: countImages(this.db, 'inspect') };
+  }
+}
+
+/** The top of the stored map scale for a model: twice its heatmap colour scale's hot end. */
+export function mapScaleMax(colourHigh: number): number {
+  return Math.max(1e-6, 2 * colourHigh);
+}

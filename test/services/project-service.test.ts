@@ -1,0 +1,218 @@
+/**
+ * The project use-cases end to end on real parts, a real database file, the real worker:
+ * import (with per-file errors), fit, score (resumable, maps on disk), verdicts, refit from
+ * false alarms, rollback, the audit chain — and `kensa audit verify` catching an edit made
+ * with the sqlite3 CLI, and a refit killed with SIGKILL leaving the previous model intact.
+ */
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import sharp from 'sharp';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readMapPng } from '../../src-main/engine/imaging/mapfile';
+import { EngineClient } from '../../src-main/jobs/engine-client';
+import { mapScaleMax, ProjectService } from '../../src-main/services/project-service';
+
+const repo = path.resolve(import.meta.dirname, '../..');
+const shared = path.resolve(process.env.KENSA_SHARED ?? path.join(repo, '..', 'shared'));
+const bottle = path.join(shared, 'data', 'mvtec', 'bottle');
+const have = existsSync(bottle) && existsSync(path.join(shared, 'models', 'mobilenetv2-dequant-fp32.onnx'));
+if (!have) console.warn(`SKIPPING project-service tests: ${bottle} missing (set KENSA_SHARED)`);
+const haveSqlite = spawnSync('sqlite3', ['-version']).status === 0;
+if (!haveSqlite) console.warn('SKIPPING the sqlite3-CLI tamper test: sqlite3 is not installed (apt-get install sqlite3)');
+
+describe.skipIf(!have)('ProjectService', () => {
+  let tmp: string;
+  let dir: string;
+  let svc: ProjectService;
+  const engine = new EngineClient();
+  const files = (sub: string, n: number): string[] =>
+    readdirSync(path.join(bottle, sub))
+      .sort()
+      .slice(0, n)
+      .map((f) => path.join(bottle, sub, f));
+
+  beforeAll(async () => {
+    process.env.KENSA_SHARED = shared;
+    tmp = mkdtempSync(path.join(os.tmpdir(), 'kensa-svc-'));
+    dir = path.join(tmp, 'bottles');
+    svc = await ProjectService.create(dir, 'Bottles line 3', 'alice');
+  });
+  afterAll(async () => {
+    svc?.close();
+    await engine.terminate();
+    rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('imports parts, listing each bad file with its reason; re-import is a no-op', async () => {
+    const bad = path.join(tmp, 'bad');
+    mkdirSync(bad);
+    writeFileSync(path.join(bad, 'empty.png'), Buffer.alloc(0));
+    writeFileSync(path.join(bad, 'note.png'), 'not a picture');
+    const train = await svc.importImages(files('train/good', 24), 'train', 'alice');
+    expect(train).toMatchObject({ added: 24, existing: 0, errors: [] });
+    const inspect = await svc.importImages([...files('test/good', 8), ...files('test/broken_large', 6), bad], 'inspect', 'alice');
+    expect(inspect.added).toBe(14);
+    expect(inspect.errors.map((e) => [path.basename(e.path), e.code])).toEqual([
+      ['empty.png', 'IMAGE_EMPTY'],
+      ['note.png', 'IMAGE_UNSUPPORTED_FORMAT'],
+    ]);
+    const again = await svc.importImages(files('test/good', 8), 'inspect', 'alice');
+    expect(again).toMatchObject({ added: 0, existing: 8 });
+    expect(svc.counts()).toEqual({ train: 24, inspect: 14 });
+  });
+
+  it('fits v1, makes it active, and sets an audited starting threshold', async () => {
+    const phases = new Set<string>();
+    const m = await svc.fit(engine, {}, 'alice', { onProgress: (p) => phases.add(p.phase) });
+    expect(m).toMatchObject({ version: 1, status: 'ready', kind: 'fit' });
+    expect(svc.activeModel()?.version).toBe(1);
+    expect(phases.has('coreset')).toBe(true);
+    const t = svc.threshold()!;
+    expect(t.reason).toMatch(/initial threshold/);
+    const loaded = await svc.loadModelFile(1);
+    expect(t.value).toBeCloseTo(loaded.header.stats.imageScore.mean + loaded.header.stats.imageScore.std, 10);
+  });
+
+  it('scores the inspect parts with maps on disk, and a second run resumes (skips all)', async () => {
+    const r = await svc.score(engine);
+    expect(r).toMatchObject({ version: 1, scored: 14, failed: [], skipped: 0 });
+    const q = svc.queue();
+    expect(q).toHaveLength(14);
+    for (let i = 1; i < q.length; i++) expect(q[i - 1]!.score!).toBeGreaterThanOrEqual(q[i]!.score!);
+    // Broken bottles lead the queue.
+    expect(q.slice(0, 6).every((x) => x.image.path.includes('broken_large'))).toBe(true);
+    const again = await svc.score(engine);
+    expect(again).toMatchObject({ scored: 0, skipped: 14 });
+    const model = await svc.loadModelFile(1);
+    const { map, width, height } = await readMapPng(path.join(dir, 'maps', 'v0001', `${q[0]!.image.id}.png`), mapScaleMax(model.header.stats.colourScale.high));
+    expect([width, height]).toEqual([224, 224]);
+    expect(Math.max(...map)).toBeGreaterThan(model.header.stats.colourScale.low);
+  });
+
+  it('verdicts carry their context; undo returns to the previous state', async () => {
+    const top = svc.queue()[0]!;
+    const v = svc.verdict({ imageId: top.image.id, verdict: 'defect', defectType: 'broken_large', comment: 'crack at the neck' }, 'bob');
+    expect(v).toMatchObject({ verdict: 'defect', reviewer: 'bob', modelVersion: 1, scoreShown: top.score, threshold: svc.threshold()!.value });
+    svc.verdict({ imageId: top.image.id, verdict: 'good' }, 'bob');
+    expect(svc.currentVerdict(top.image.id)?.verdict).toBe('good');
+    svc.undo(top.image.id, 'bob');
+    expect(svc.currentVerdict(top.image.id)?.verdict).toBe('defect');
+  });
+
+  it('defect regions are stored with the verdict and exported as PNG masks and COCO JSON', async () => {
+    const top = svc.queue()[1]!;
+    const regions = { width: top.image.width, height: top.image.height, regions: [{ kind: 'polygon', points: [10, 10, 60, 10, 60, 40, 10, 40] }] };
+    expect(() => svc.verdict({ imageId: top.image.id, verdict: 'good', regions }, 'bob')).toThrow(/only be marked on a defect/);
+    svc.verdict({ imageId: top.image.id, verdict: 'defect', defectType: 'broken_large', regions }, 'bob');
+    const out = path.join(tmp, 'regions');
+    const r = await svc.exportRegions(out);
+    expect(r.annotations).toBe(1);
+    expect(r.masks).toHaveLength(1);
+    const mask = await sharp(path.join(out, 'masks', r.masks[0]!)).greyscale().raw().toBuffer({ resolveWithObject: true });
+    expect([mask.info.width, mask.info.height]).toEqual([top.image.width, top.image.height]);
+    expect(mask.data.filter((v) => v === 255).length).toBe(50 * 30);
+    const coco = JSON.parse(readFileSync(r.coco, 'utf8'));
+    expect(coco.annotations[0]).toMatchObject({ image_id: top.image.id, area: 1500, bbox: [10, 10, 50, 30] });
+    expect(coco.categories).toEqual([{ id: 1, name: 'broken_large', supercategory: 'defect' }]);
+  });
+
+  it('a refit learns the false alarms: v2 active, threshold carried over, those parts drop', async () => {
+    // Make the good parts' flags certain: put the threshold just under the lowest good score.
+    const goods = svc.queue().filter((x) => x.image.path.includes('/test/good/'));
+    const lowest = Math.min(...goods.map((g) => g.score!));
+    svc.setThreshold(lowest - 1e-6, 'test: flag every good part so the reviewer sees them', 'alice');
+    for (const g of goods) svc.verdict({ imageId: g.image.id, verdict: 'good' }, 'bob');
+    expect(svc.pendingRefit()).toHaveLength(goods.length);
+    const before = new Map(goods.map((g) => [g.image.id, g.score!]));
+    const r = await svc.refit(engine, 'alice');
+    expect(r.model).toMatchObject({ version: 2, kind: 'refit', parentVersion: 1, status: 'ready' });
+    expect(r.model.addedImageIds.sort()).toEqual(goods.map((g) => g.image.id).sort());
+    expect(svc.activeModel()?.version).toBe(2);
+    expect(svc.threshold()!.reason).toMatch(/carried over from v1/);
+    expect(r.flaggedBefore).toBe(14);
+    expect(r.dropped.length).toBeGreaterThanOrEqual(goods.length - 1);
+    for (const g of svc.queue().filter((x) => before.has(x.image.id))) expect(g.score!).toBeLessThan(before.get(g.image.id)!);
+    // Defects are never absorbed: the broken bottles still lead and stay flagged.
+    expect(svc.queue().slice(0, 6).every((x) => x.flagged && x.image.path.includes('broken_large'))).toBe(true);
+    expect(svc.pendingRefit()).toHaveLength(0);
+  });
+
+  it('rollback is audited; the chain verifies', () => {
+    svc.rollback(1, 'alice', 'compare with the original bank');
+    expect(svc.activeModel()?.version).toBe(1);
+    svc.rollback(2, 'alice', 'back to the refit');
+    const a = svc.verifyAudit();
+    expect(a.ok).toBe(true);
+    expect(a.events).toBeGreaterThan(10);
+  });
+
+  it('kensa audit verify passes, and names the event after a verdict is edited with the sqlite3 CLI', async () => {
+    const ok = spawnSync(process.execPath, [path.join(repo, 'bin', 'kensa.mjs'), 'audit', 'verify', dir], { encoding: 'utf8' });
+    expect(ok.stderr).toBe('');
+    expect(ok.status).toBe(0);
+    expect(ok.stdout).toMatch(/^audit chain ok: \d+ events, head [0-9a-f]{64}/);
+    if (!haveSqlite) return;
+    svc.close();
+    const copy = path.join(tmp, 'tampered');
+    mkdirSync(copy);
+    execFileSync('sqlite3', [path.join(dir, 'kensa.db'), `VACUUM INTO '${path.join(copy, 'kensa.db')}'`]);
+    svc = ProjectService.open(dir);
+    const row = execFileSync('sqlite3', [path.join(copy, 'kensa.db'), "SELECT id FROM verdicts WHERE verdict = 'defect' ORDER BY id LIMIT 1"], { encoding: 'utf8' }).trim();
+    const event = execFileSync('sqlite3', [path.join(copy, 'kensa.db'), `SELECT seq FROM audit_events WHERE kind = 'verdict' AND entity_id = '${row}'`], { encoding: 'utf8' }).trim();
+    const triggers = execFileSync('sqlite3', [path.join(copy, 'kensa.db'), "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'verdicts'"], { encoding: 'utf8' })
+      .trim()
+      .split('\n');
+    const drop = triggers.map((t) => `DROP TRIGGER ${t};`).join(' ');
+    execFileSync('sqlite3', [path.join(copy, 'kensa.db'), `${drop} UPDATE verdicts SET verdict = 'good', defect_type = NULL WHERE id = ${row};`]);
+    const bad = spawnSync(process.execPath, [path.join(repo, 'bin', 'kensa.mjs'), 'audit', 'verify', copy], { encoding: 'utf8' });
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toMatch(new RegExp(`^kensa: audit chain BROKEN at event ${event}: `));
+  });
+
+  it('a refit killed with SIGKILL leaves the previous model active and every verdict in place', async () => {
+    const count = (): number => (svc.db.prepare('SELECT count(*) AS n FROM verdicts').get() as { n: number }).n;
+    const verdictsBefore = count();
+    svc.close();
+    // A second process does a refit (new good verdicts first) and is killed mid-way.
+    const script = path.join(tmp, 'refit-child.mts');
+    writeFileSync(
+      script,
+      `import { ProjectService } from ${JSON.stringify(path.join(repo, 'src-main/services/project-service.ts'))};
+import { EngineClient } from ${JSON.stringify(path.join(repo, 'src-main/jobs/engine-client.ts'))};
+const svc = ProjectService.open(${JSON.stringify(dir)});
+const engine = new EngineClient();
+const goods = svc.queue().filter((x) => x.image.path.includes('/test/broken_large/')).slice(-1);
+svc.setThreshold(0, 'test: flag everything', 'carol');
+for (const g of goods) svc.verdict({ imageId: g.image.id, verdict: 'good' }, 'carol');
+console.log('verdicts-committed');
+await svc.refit(engine, 'carol', { onProgress: (p) => { if (p.phase === 'coreset') console.log('in-refit'); } });
+console.log('refit-finished');
+`,
+    );
+    const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: repo, env: { ...process.env, KENSA_SHARED: shared } });
+    let out = '';
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (out.includes('in-refit')) {
+          child.kill('SIGKILL');
+        }
+      });
+      child.on('exit', () => resolve());
+      child.on('error', reject);
+    });
+    expect(out).toContain('verdicts-committed');
+    expect(out).not.toContain('refit-finished');
+    svc = ProjectService.open(dir);
+    expect(svc.activeModel()?.version).toBe(2);
+    const loaded = await svc.loadModelFile(2);
+    expect(loaded.header.bank.size).toBeGreaterThan(0);
+    expect(count()).toBe(verdictsBefore + 1);
+    const building = svc.models().filter((m) => m.status === 'building');
+    expect(building).toHaveLength(1); // the interrupted refit, never activated
+    expect(readdirSync(path.join(dir, 'models')).filter((f) => f.endsWith('.kensa'))).toEqual(['v0001.kensa', 'v0002.kensa']);
+    expect(svc.verifyAudit().ok).toBe(true);
+  });
+});
