@@ -12,7 +12,6 @@
  * report progress, and are run off the main thread by ../jobs.
  */
 import { randomUUID } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { loadBackbone, type BackboneFile } from './backbone/backbone';
 import { IMAGENET_MEAN, IMAGENET_STD } from './backbone/extractor';
@@ -22,7 +21,7 @@ import { Rng } from './core/random';
 import { imageScore } from './core/scoring';
 import { DEFAULT_CORESET, extendCoreset, greedyCoreset } from './coreset';
 import { KensaError, isKensaError, throwIfCancelled, toSerializedError, type SerializedKensaError } from './errors';
-import { loadImageFromBuffer, type LoadedImage } from './imaging/load';
+import { loadImageFromBuffer, readImageFile, type LoadedImage } from './imaging/load';
 import { MODEL_FORMAT_VERSION, type LoadedModel, type ModelArrays } from './model-file';
 import type { GoodStats, ModelHeader, PatchCoreConfig, Quantiles } from './model-types';
 import { buildAnomalyMapGraph, buildNearestNeighbourGraph, buildTopKGraph } from './ort/graphs';
@@ -99,14 +98,7 @@ interface Decoded {
 
 async function decodeOne(file: string, cfg: PatchCoreConfig): Promise<Decoded> {
   try {
-    let buf: Buffer;
-    try {
-      buf = await readFile(file);
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') throw new KensaError('IMAGE_NOT_FOUND', `image not found: ${file}`, { file });
-      throw new KensaError('IMAGE_UNREADABLE', `cannot read ${file}: ${(e as Error).message}`, { file });
-    }
+    const buf = await readImageFile(file);
     const image = await loadImageFromBuffer(buf, file, { width: cfg.embedding.width, height: cfg.embedding.height, resize: cfg.resize });
     return { file, image, sha256: sha256(buf) };
   } catch (e) {

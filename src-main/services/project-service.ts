@@ -20,11 +20,14 @@ import { KensaError, isKensaError } from '../shared/errors';
 import { KENSA_VERSION } from '../shared/version';
 import { rasterize, toCoco, validateRegions } from './regions';
 import { loadBackbone } from '../engine/backbone/backbone';
-import { listImages as listImageFiles, loadImage } from '../engine/imaging/load';
+import { listImages as listImageFiles, loadImageFromBuffer, readImageFile } from '../engine/imaging/load';
 import { loadModel } from '../engine/model-file';
 import type { PartialConfig } from '../engine/patchcore';
 import type { EpRequest } from '../engine/ort/session';
 import type { EngineClient, JobHandlers } from '../jobs/engine-client';
+
+/** What the project needs of the engine: a way to run jobs (the worker client, or a wrapper). */
+export type Engine = Pick<EngineClient, 'run'>;
 import type { ScoreItem } from '../jobs/protocol';
 import {
   addImages,
@@ -53,6 +56,7 @@ import {
   scoresFor,
   setThreshold,
   touchReviewer,
+  updateSettings,
   undoVerdict,
   verifyAudit,
   type AuditVerification,
@@ -61,6 +65,7 @@ import {
   type ImageRole,
   type ModelRecord,
   type NewImage,
+  type ProjectSettings,
   type Threshold,
   type Verdict,
   type VerdictValue,
@@ -181,7 +186,7 @@ export class ProjectService {
       const p = path.resolve(input);
       try {
         const s = await stat(p);
-        if (s.isDirectory()) files.push(...(await listImageFiles(p, { recursive: true })));
+        if (s.isDirectory()) files.push(...(await listImageFiles(p, { recursive: true, onProblem: (x) => errors.push({ path: x.path, code: x.code, message: x.message }) })));
         else files.push(p);
       } catch (e) {
         if (isKensaError(e)) errors.push({ path: p, code: e.code, message: e.message });
@@ -191,9 +196,8 @@ export class ProjectService {
     const rows: NewImage[] = [];
     for (const [i, file] of files.entries()) {
       try {
-        const bytes = await readFile(file);
-        if (bytes.length === 0) throw new KensaError('IMAGE_EMPTY', `${file} is empty (0 bytes)`, { file });
-        const img = await loadImage(file, { width: 32, height: 32 });
+        const bytes = await readImageFile(file);
+        const img = await loadImageFromBuffer(bytes, file, { width: 32, height: 32 });
         rows.push({ path: this.rel(file), sha256: sha256File(bytes), bytes: bytes.length, width: img.info.width, height: img.info.height, format: img.info.format, role });
       } catch (e) {
         const err = isKensaError(e) ? e : new KensaError('IMAGE_UNREADABLE', `cannot read ${file}: ${(e as Error).message}`, { file });
@@ -217,7 +221,7 @@ export class ProjectService {
   }
 
   /** Fits a model on every 'train' image; the new version becomes active when complete. */
-  async fit(engine: EngineClient, req: FitRequest, actor: string, handlers: JobHandlers = {}): Promise<ModelRecord> {
+  async fit(engine: Engine, req: FitRequest, actor: string, handlers: JobHandlers = {}): Promise<ModelRecord> {
     const train = listImages(this.db, { role: 'train' });
     if (train.length === 0) throw new KensaError('NO_IMAGES', 'no training images imported: import good parts as training images first');
     const backbone = await loadBackbone(req.backbone);
@@ -285,7 +289,7 @@ export class ProjectService {
    * Scores the 'inspect' images with a version (default: the active one). Resumable: images
    * that already have a score from this version are skipped unless `rescore`.
    */
-  async score(engine: EngineClient, opts: { version?: number; rescore?: boolean; imageIds?: number[] } = {}, handlers: JobHandlers = {}): Promise<ScoreRunResult> {
+  async score(engine: Engine, opts: { version?: number; rescore?: boolean; imageIds?: number[] } = {}, handlers: JobHandlers = {}): Promise<ScoreRunResult> {
     const model = opts.version !== undefined ? getModel(this.db, opts.version) : getActiveModel(this.db);
     if (!model || model.status !== 'ready' || !model.modelFile) throw new KensaError('NOT_FOUND', 'no ready model to score with: fit one first');
     const loaded = await this.loadModelFile(model.version);
@@ -401,7 +405,7 @@ export class ProjectService {
    * makes it active, carries the threshold over, rescores the inspect images and reports how
    * many flagged parts dropped below the threshold.
    */
-  async refit(engine: EngineClient, actor: string, handlers: JobHandlers = {}): Promise<RefitResult> {
+  async refit(engine: Engine, actor: string, handlers: JobHandlers = {}): Promise<RefitResult> {
     const parent = getActiveModel(this.db);
     if (!parent) throw new KensaError('NOT_FOUND', 'no active model to refit');
     const pending = this.pendingRefit();
@@ -439,6 +443,14 @@ export class ProjectService {
     await this.score(engine, { version: done.version }, handlers);
     const after = new Set(scoresFor(this.db, done.version).filter((s) => t !== null && s.score >= t.value).map((s) => s.imageId));
     return { model: done, flaggedBefore: flaggedBefore.size, flaggedAfter: after.size, dropped: [...flaggedBefore].filter((id) => !after.has(id)) };
+  }
+
+  settings(): ProjectSettings {
+    return requireProject(this.db).settings;
+  }
+
+  updateSettings(patch: Partial<ProjectSettings>, actor: string): ProjectSettings {
+    return updateSettings(this.db, patch, actor).settings;
   }
 
   // ---- region export ------------------------------------------------------------------------

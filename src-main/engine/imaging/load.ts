@@ -111,7 +111,19 @@ function lookedFor(): string {
  * as absolute paths sorted by code point. With `recursive`, sub-folders too (symlinked folders
  * are followed once).
  */
-export async function listImages(dir: string, opts: { recursive?: boolean } = {}): Promise<string[]> {
+export interface ListProblem {
+  path: string;
+  code: 'IMAGE_UNREADABLE' | 'IMAGE_NOT_FOUND';
+  message: string;
+}
+
+/**
+ * `onProblem` hears about entries that look like images but are not listed, so a caller can
+ * report them instead of skipping them silently: names that are not valid UTF-8, symbolic
+ * links leading outside the folder, links to nothing, and non-regular files (FIFOs, devices)
+ * with image extensions.
+ */
+export async function listImages(dir: string, opts: { recursive?: boolean; onProblem?: (p: ListProblem) => void } = {}): Promise<string[]> {
   const root = path.resolve(dir);
   let st;
   try {
@@ -127,14 +139,24 @@ export async function listImages(dir: string, opts: { recursive?: boolean } = {}
 
   const found: string[] = [];
   const seen = new Set<string>();
+  const realRoot = await realpath(root);
+  const inside = (p: string): boolean => p === realRoot || p.startsWith(realRoot + path.sep);
+  const problem = (p: ListProblem): void => opts.onProblem?.(p);
   const walk = async (folder: string): Promise<void> => {
     let real: string;
     let entries;
+    const unreadableNames = new Set<string>();
     try {
       real = await realpath(folder);
       if (seen.has(real)) return;
       seen.add(real);
       entries = await readdir(folder, { withFileTypes: true });
+      // Names that are not valid UTF-8 cannot be opened through a JS string path: say so.
+      for (const raw of await readdir(folder, { encoding: 'buffer' })) {
+        if (Buffer.from(raw.toString('utf8'), 'utf8').equals(raw)) continue;
+        unreadableNames.add(raw.toString('utf8'));
+        problem({ path: path.join(folder, raw.toString('utf8')), code: 'IMAGE_UNREADABLE', message: `${path.join(folder, raw.toString('utf8'))}: the file name is not valid UTF-8; rename the file to import it` });
+      }
     } catch (e) {
       throw new KensaError('IMAGE_UNREADABLE', `cannot read folder ${folder}: ${describeErrno(e)}`, {
         file: folder,
@@ -142,20 +164,33 @@ export async function listImages(dir: string, opts: { recursive?: boolean } = {}
       });
     }
     for (const entry of entries) {
-      if (entry.name.startsWith('.')) continue;
+      if (entry.name.startsWith('.') || unreadableNames.has(entry.name)) continue;
       const full = path.join(folder, entry.name);
       let isDir = entry.isDirectory();
       let isFile = entry.isFile();
+      const looksLikeImage = isImageFileName(entry.name);
       if (entry.isSymbolicLink()) {
         try {
-          const target = await stat(full);
-          isDir = target.isDirectory();
-          isFile = target.isFile();
+          const target = await realpath(full);
+          if (!inside(target)) {
+            if (looksLikeImage || opts.recursive) {
+              problem({ path: full, code: 'IMAGE_UNREADABLE', message: `${full} is a symbolic link to ${target}, outside the folder being imported; not followed` });
+            }
+            continue;
+          }
+          const st2 = await stat(full);
+          isDir = st2.isDirectory();
+          isFile = st2.isFile();
         } catch {
-          continue; // broken link
+          if (looksLikeImage) problem({ path: full, code: 'IMAGE_NOT_FOUND', message: `${full} is a symbolic link to nothing (broken link)` });
+          continue;
         }
       }
-      if (isFile && isImageFileName(entry.name)) found.push(full);
+      if (looksLikeImage && !isFile && !isDir) {
+        problem({ path: full, code: 'IMAGE_UNREADABLE', message: `${full} is not a regular file (a pipe, socket or device); not read` });
+        continue;
+      }
+      if (isFile && looksLikeImage) found.push(full);
       else if (isDir && opts.recursive) await walk(full);
     }
   };
@@ -249,15 +284,33 @@ function resolveOptions(opts: LoadOptions): Resolved {
   };
 }
 
-export async function loadImage(file: string, opts: LoadOptions): Promise<LoadedImage> {
-  resolveOptions(opts); // bad arguments fail before any I/O
-  let buf: Buffer;
+/** Largest file Kensa reads as an image (bigger is refused before reading). */
+export const MAX_FILE_BYTES = 2 * 1024 ** 3;
+
+/**
+ * Reads an image file's bytes, refusing what is not a regular file (a FIFO would block the
+ * read forever, a device never ends) and files over MAX_FILE_BYTES, with specific errors.
+ */
+export async function readImageFile(file: string): Promise<Buffer> {
+  let st;
   try {
-    buf = await readFile(file);
+    st = await stat(file);
   } catch (e) {
     throw fileError(e, file);
   }
-  return loadImageFromBuffer(buf, file, opts);
+  if (st.isDirectory()) throw new KensaError('IMAGE_UNREADABLE', `${file} is a folder, not an image file`, { file });
+  if (!st.isFile()) throw new KensaError('IMAGE_UNREADABLE', `${file} is not a regular file (a pipe, socket or device); not read`, { file });
+  if (st.size > MAX_FILE_BYTES) throw new KensaError('IMAGE_TOO_LARGE', `${file} is ${(st.size / 1024 ** 3).toFixed(1)} GiB, over the ${MAX_FILE_BYTES / 1024 ** 3} GiB limit for one image`, { file });
+  try {
+    return await readFile(file);
+  } catch (e) {
+    throw fileError(e, file);
+  }
+}
+
+export async function loadImage(file: string, opts: LoadOptions): Promise<LoadedImage> {
+  resolveOptions(opts); // bad arguments fail before any I/O
+  return loadImageFromBuffer(await readImageFile(file), file, opts);
 }
 
 /** As loadImage, on bytes already in memory; `name` is used in messages and as `file`. */
