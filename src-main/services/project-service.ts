@@ -31,6 +31,7 @@ export type Engine = Pick<EngineClient, 'run'>;
 import type { ScoreItem } from '../jobs/protocol';
 import {
   addImages,
+  backupDb,
   beginModel,
   closeProjectDb,
   completeModel,
@@ -411,6 +412,7 @@ export class ProjectService {
     const pending = this.pendingRefit();
     if (pending.length === 0) throw new KensaError('CONFLICT', 'no new good verdicts on flagged parts: nothing to refit');
     const parentFile = await this.loadModelFile(parent.version);
+    backupDb(this.db, path.join(this.dir, DB_FILE), `before-refit-of-v${parent.version}`);
     const images = pending.map((v) => getImage(this.db, v.imageId)!);
     const t = this.threshold(parent.version);
     const flaggedBefore = new Set(scoresFor(this.db, parent.version).filter((s) => t !== null && s.score >= t.value).map((s) => s.imageId));

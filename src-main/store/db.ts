@@ -18,6 +18,7 @@
  */
 import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
+import { backupDb, backupsDir, listBackups } from './backup';
 import { KensaError } from '../shared/errors';
 import { KENSA_APPLICATION_ID } from './migrations/0001-initial';
 import { LATEST_VERSION, runMigrations, userVersion } from './migrations/index';
@@ -70,6 +71,8 @@ export function openProjectDb(file: string, opts: OpenOptions = {}): Db {
       if (readonly) {
         throw new KensaError('STORE_VERSION', `${file} has schema version ${version} and needs upgrading to ${LATEST_VERSION}: open it once without read-only`, { file });
       }
+      // A copy of the database as it was, before the schema changes (not for a new file).
+      if (version > 0) backupDb(db, file, `before-migration-${version}-to-${LATEST_VERSION}`);
       runMigrations(db);
     }
     db.pragma('foreign_keys = ON');
@@ -123,7 +126,7 @@ export function toStoreError(e: unknown, file?: string): unknown {
   const where = file === undefined ? '' : ` (${file})`;
   const opts = { file, cause: e };
   if (code === 'SQLITE_NOTADB' || code.startsWith('SQLITE_CORRUPT')) {
-    return new KensaError('STORE_CORRUPT', `the project database is damaged or not a database${where}: ${e.message}`, opts);
+    return new KensaError('STORE_CORRUPT', `the project database is damaged or not a database${where}: ${e.message}${file === undefined ? '' : recoveryHint(file)}`, opts);
   }
   if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
     return new KensaError('STORE_BUSY', `the project database is busy: another Kensa window or command is writing to it${where}`, opts);
@@ -136,6 +139,14 @@ export function toStoreError(e: unknown, file?: string): unknown {
   return e;
 }
 
+/** How to recover a damaged database: the newest backup copy, when there is one. */
+function recoveryHint(file: string): string {
+  const latest = listBackups(file)[0];
+  return latest
+    ? `; to recover, close Kensa and copy the latest backup ${latest} over ${file} (verdicts given after that backup must then be re-entered)`
+    : `; no backup copy exists yet in ${backupsDir(file)}`;
+}
+
 function quickCheck(db: Db, file: string): void {
   const rows = db.pragma('quick_check') as { quick_check: string }[];
   const problems = rows
@@ -143,7 +154,7 @@ function quickCheck(db: Db, file: string): void {
     .filter((r) => r !== 'ok' && r !== '');
   if (problems.length > 0) {
     const shown = problems.slice(0, 3).join('; ');
-    throw new KensaError('STORE_CORRUPT', `the project database ${file} is damaged (quick_check: ${shown}${problems.length > 3 ? '; …' : ''})`, { file });
+    throw new KensaError('STORE_CORRUPT', `the project database ${file} is damaged (quick_check: ${shown}${problems.length > 3 ? '; …' : ''})${recoveryHint(file)}`, { file });
   }
 }
 

@@ -6,6 +6,7 @@
 export { openProjectDb, closeProjectDb, writeTx, readTx, toStoreError, BUSY_TIMEOUT_MS, type Db, type OpenOptions } from './db';
 export { MIGRATIONS, LATEST_VERSION, runMigrations, userVersion, type Migration } from './migrations/index';
 export { canonicalJson, sha256Hex, type JsonValue } from './json';
+export { backupDb, listBackups, backupsDir, KEEP_BACKUPS } from './backup';
 export {
   appendAudit,
   verifyAudit,

@@ -137,6 +137,8 @@ describe.skipIf(!have)('ProjectService', () => {
     // Defects are never absorbed: the broken bottles still lead and stay flagged.
     expect(svc.queue().slice(0, 6).every((x) => x.flagged && x.image.path.includes('broken_large'))).toBe(true);
     expect(svc.pendingRefit()).toHaveLength(0);
+    // A backup copy of the database was taken before the refit.
+    expect(readdirSync(path.join(dir, 'backups')).some((f) => /^kensa-.*-before-refit-of-v1\.db$/.test(f))).toBe(true);
   });
 
   it('rollback is audited; the chain verifies', () => {
