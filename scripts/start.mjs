@@ -6,9 +6,10 @@
 // window on it. Extra arguments go to the app: `npm start -- --some-flag`.
 //
 // Without it (installs made with ELECTRON_SKIP_BINARY_DOWNLOAD=1, e.g. machines that cannot
-// reach GitHub), the desktop window cannot open: this says so in one line and exits 0.
-// TODO: then serve the same renderer from the loopback web host (src-main/host) and print
-//       its http://127.0.0.1:<port> URL instead.
+// reach GitHub), the desktop window cannot open: this says so in one line and starts the
+// loopback web host instead (bin/kensa-host.mjs: the same workstation, in a browser, on
+// 127.0.0.1), which prints its `Kensa workstation: http://127.0.0.1:<port>/?token=…` URL.
+// `npm start -- --project DIR [--port N]` passes those options to either.
 //
 // Never runs electron-rebuild / electron-builder install-app-deps: on a machine without the
 // Electron binary they delete or mislabel better-sqlite3's native build (../shared/
@@ -32,21 +33,23 @@ function electronBinary() {
   return existsSync(binary) ? binary : null;
 }
 
-const electron = electronBinary();
-if (!electron) {
-  console.log(
-    'Kensa: the Electron binary is not installed here (node_modules/electron/dist), so the desktop window cannot open; the CLI works: npx kensa --help',
-  );
-  process.exit(0);
+/** Runs `command args` with our stdio, forwards Ctrl-C/SIGTERM to it, and exits with its status. */
+function run(command, args) {
+  const child = spawn(command, args, { cwd: root, stdio: 'inherit' });
+  for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal));
+  child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
 }
 
-const build = spawnSync(process.execPath, [path.join(root, 'node_modules', 'electron-vite', 'bin', 'electron-vite.js'), 'build'], {
-  cwd: root,
-  stdio: 'inherit',
-});
-if (build.status !== 0) process.exit(build.status ?? 1);
-
-// `electron .` runs package.json "main" (out/main/main.js).
-const app = spawn(electron, [root, ...process.argv.slice(2)], { cwd: root, stdio: 'inherit' });
-for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => app.kill(signal));
-app.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+const electron = electronBinary();
+if (!electron) {
+  console.log('Kensa: the Electron binary is not installed here (node_modules/electron/dist); starting the browser workstation (loopback web host) instead');
+  run(process.execPath, [path.join(root, 'bin', 'kensa-host.mjs'), ...process.argv.slice(2)]);
+} else {
+  const build = spawnSync(process.execPath, [path.join(root, 'node_modules', 'electron-vite', 'bin', 'electron-vite.js'), 'build'], {
+    cwd: root,
+    stdio: 'inherit',
+  });
+  if (build.status !== 0) process.exit(build.status ?? 1);
+  // `electron .` runs package.json "main" (out/main/main.js).
+  run(electron, [root, ...process.argv.slice(2)]);
+}

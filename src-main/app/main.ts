@@ -1,6 +1,11 @@
 /**
- * Electron main process: the composition root. For now it opens one secure window onto the
- * renderer; services, IPC handlers and the engine worker are wired in here as they arrive.
+ * Electron main process: the composition root. Creates the workstation (services, store,
+ * engine worker: src-main/services/workstation), registers its IPC handlers
+ * (src-main/ipc/handlers: every call checks that it comes from this window's own page), and
+ * opens one secure window onto the renderer. On quit the workstation is closed (job
+ * cancelled, worker stopped, project database closed) before the app exits.
+ *
+ * `--project DIR` on the command line opens that project at start (`npm start -- --project DIR`).
  *
  * Security posture (Electron security checklist):
  * - every renderer is sandboxed (`app.enableSandbox()` plus `sandbox: true`), context
@@ -10,8 +15,12 @@
  * - every permission request (camera, notifications, ...) is denied;
  * - the renderer ships a strict Content-Security-Policy (src-renderer/index.html).
  */
-import { app, BrowserWindow, session, type WebContents } from 'electron';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { app, BrowserWindow, dialog, session, type WebContents } from 'electron';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { registerIpc } from '../ipc/handlers';
+import { isTrustedSender, type ExpectedPage } from '../ipc/trusted-sender';
+import { createWorkstation, type Workstation } from '../services/workstation';
 
 /** Dev server URL that `electron-vite dev` provides; unset in built apps. */
 const devServerUrl = !app.isPackaged ? process.env['ELECTRON_RENDERER_URL'] : undefined;
@@ -20,16 +29,12 @@ const devServerUrl = !app.isPackaged ? process.env['ELECTRON_RENDERER_URL'] : un
 const preloadPath = fileURLToPath(new URL('../preload/index.cjs', import.meta.url));
 const rendererIndex = fileURLToPath(new URL('../renderer/index.html', import.meta.url));
 
+/** The app's own page: the dev server's origin in development, else the built file. */
+const appPage: ExpectedPage = devServerUrl ? { devOrigin: new URL(devServerUrl).origin } : { file: rendererIndex };
+
 /** True when `target` is the app's own page (same dev-server origin, or the same file). */
 function isAppUrl(target: string): boolean {
-  let url: URL;
-  try {
-    url = new URL(target);
-  } catch {
-    return false;
-  }
-  if (devServerUrl) return url.origin === new URL(devServerUrl).origin;
-  return url.protocol === 'file:' && url.pathname === pathToFileURL(rendererIndex).pathname;
+  return isTrustedSender(target, appPage);
 }
 
 /** Navigation, pop-up and <webview> guards, applied to every web contents the app creates. */
@@ -43,6 +48,17 @@ function guard(contents: WebContents): void {
   contents.on('will-attach-webview', (event) => event.preventDefault());
   contents.setWindowOpenHandler(() => ({ action: 'deny' }));
 }
+
+/** `--project DIR` / `--project=DIR` from the command line, if given. */
+function projectArg(argv: string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--project' && argv[i + 1]) return path.resolve(argv[i + 1]);
+    if (argv[i].startsWith('--project=')) return path.resolve(argv[i].slice('--project='.length));
+  }
+  return undefined;
+}
+
+let mainWindow: BrowserWindow | null = null;
 
 function createWindow(): BrowserWindow {
   const win = new BrowserWindow({
@@ -65,6 +81,10 @@ function createWindow(): BrowserWindow {
     },
   });
   win.once('ready-to-show', () => win.show());
+  win.on('closed', () => {
+    if (mainWindow === win) mainWindow = null;
+  });
+  mainWindow = win;
   if (devServerUrl) void win.loadURL(devServerUrl);
   else void win.loadFile(rendererIndex);
   return win;
@@ -90,14 +110,47 @@ if (!app.requestSingleInstanceLock()) {
     if (process.platform !== 'darwin') app.quit();
   });
 
-  void app.whenReady().then(() => {
-    // Deny every permission request and check: the workstation needs none of them.
-    session.defaultSession.setPermissionRequestHandler((_contents, _permission, callback) => callback(false));
-    session.defaultSession.setPermissionCheckHandler(() => false);
+  let workstation: Workstation | null = null;
+  let unregisterIpc: (() => void) | null = null;
+  let closed = false;
 
-    createWindow();
-    app.on('activate', () => {
-      if (BrowserWindow.getAllWindows().length === 0) createWindow();
-    });
+  // Close the workstation (cancel the job, stop the worker, close the database) before exit.
+  app.on('will-quit', (event) => {
+    if (closed || !workstation) return;
+    event.preventDefault();
+    const ws = workstation;
+    workstation = null;
+    unregisterIpc?.();
+    ws.close()
+      .catch((e: unknown) => console.error('Kensa: error while closing the workstation:', e))
+      .finally(() => {
+        closed = true;
+        app.quit();
+      });
   });
+
+  void app
+    .whenReady()
+    .then(async () => {
+      // Deny every permission request and check: the workstation needs none of them.
+      session.defaultSession.setPermissionRequestHandler((_contents, _permission, callback) => callback(false));
+      session.defaultSession.setPermissionCheckHandler(() => false);
+
+      const projectDir = projectArg(process.argv);
+      // Settings live where the browser workstation keeps them too (KENSA_CONFIG_DIR, else
+      // ~/.config/kensa), so both shells share the reviewer name and recent projects.
+      workstation = await createWorkstation({ shell: 'electron', ...(projectDir ? { projectDir } : {}) });
+      unregisterIpc = registerIpc(workstation, () => mainWindow, appPage);
+
+      createWindow();
+      app.on('activate', () => {
+        if (BrowserWindow.getAllWindows().length === 0) createWindow();
+      });
+    })
+    .catch((e: unknown) => {
+      const message = e instanceof Error ? e.message : String(e);
+      console.error('Kensa: could not start:', message);
+      dialog.showErrorBox('Kensa could not start', message);
+      app.exit(1);
+    });
 }

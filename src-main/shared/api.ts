@@ -1,15 +1,274 @@
 /**
- * The API the preload script exposes to the renderer as `window.kensa`.
+ * The ONE contract between the renderer and the main side.
  *
- * This is the one contract between the sandboxed renderer and the main process: the
- * preload (src-main/preload) must satisfy it, and the renderer sees `window.kensa` through
- * it (src-renderer/src/env.d.ts). Type-level only: the renderer may `import type` from here
- * and nothing else from src-main.
+ * Every call is a method named `namespace.name` with one JSON-able argument object and one
+ * JSON-able result, declared in `ApiMethods`. Two transports carry the same calls:
+ *   - Electron: the preload exposes `window.kensa` (`KensaApi`): one namespaced object with
+ *     one method per call, each invoking its own IPC channel `kensa:<method>`;
+ *   - the loopback web host (src-main/host): `POST /api/<method>` with the argument as the
+ *     JSON body, events over a WebSocket; same envelopes.
+ * Results travel in an envelope (`ApiResult`), so errors keep their code and file across
+ * IPC (Electron drops custom error fields) and HTTP alike.
  *
- * One namespaced object, one member per message; never a raw `ipcRenderer`. The workstation
- * calls (projects, fit, score, review, ...) are added here as they arrive.
+ * Type-level contract plus the method list (a plain array, for the preload and the host to
+ * register exactly these). The renderer may only `import type` from here.
  */
-export interface KensaApi {
-  /** The Kensa version (package.json), fixed at build time. */
-  readonly version: string;
+import type { KensaErrorCode } from './errors';
+
+// ---- domain shapes (plain data) ----------------------------------------------------------
+
+export type ImageRole = 'train' | 'inspect';
+export type VerdictValue = 'good' | 'defect';
+export type JobKind = 'fit' | 'score' | 'refit';
+
+export interface AppInfo {
+  version: string;
+  /** Reviewer name in use (remembered across runs); null until one is chosen. */
+  reviewer: string | null;
+  /** Execution provider the engine uses on this machine ('cpu', 'cuda', …), once known. */
+  ep: string | null;
+  /** Projects opened recently, most recent first. */
+  recent: { dir: string; name: string; openedAt: string }[];
+  /** Where the renderer runs: inside Electron or in a browser through the loopback host. */
+  shell: 'electron' | 'browser';
+  /** Backbones this machine can use (found on disk), default first. */
+  backbones: { id: string; file: string }[];
 }
+
+export interface ModelSummary {
+  version: number;
+  parentVersion: number | null;
+  kind: 'fit' | 'refit';
+  status: 'building' | 'ready' | 'failed';
+  backboneId: string;
+  bankSize: number | null;
+  fitSeconds: number | null;
+  ep: string | null;
+  createdAt: string;
+  createdBy: string;
+  addedImages: number;
+  active: boolean;
+}
+
+export interface ThresholdInfo {
+  value: number;
+  reason: string;
+  setBy: string;
+  createdAt: string;
+  modelVersion: number | null;
+  reviewUpper: number | null;
+}
+
+export interface ProjectState {
+  dir: string;
+  name: string;
+  counts: { train: number; inspect: number; scored: number; flagged: number; reviewed: number; unscored: number };
+  activeModel: ModelSummary | null;
+  models: ModelSummary[];
+  threshold: ThresholdInfo | null;
+  /** Good verdicts on flagged parts not yet in the active model's bank. */
+  pendingRefit: number;
+  /** Refit automatically once this many are pending (null = only by hand). */
+  autoRefitAfter: number | null;
+  /** Fixed heatmap colour scale of the active model (raw score units). */
+  colourScale: { low: number; high: number } | null;
+  /** The job running now, if any. */
+  job: JobProgress | null;
+}
+
+export interface ImportSummary {
+  added: number;
+  existing: number;
+  errors: { path: string; code: string; message: string }[];
+}
+
+export type QueueFilter = 'all' | 'unreviewed' | 'flagged' | 'passed' | 'good' | 'defect';
+
+export interface QueueEntry {
+  imageId: number;
+  name: string;
+  path: string;
+  width: number;
+  height: number;
+  score: number | null;
+  flagged: boolean;
+  verdict: VerdictValue | null;
+  defectType: string | null;
+  reviewer: string | null;
+}
+
+export interface VerdictRecord {
+  id: number;
+  action: 'set' | 'undo';
+  verdict: VerdictValue | null;
+  defectType: string | null;
+  comment: string | null;
+  reviewer: string;
+  createdAt: string;
+  modelVersion: number | null;
+  threshold: number | null;
+  scoreShown: number | null;
+  regions: RegionSetData | null;
+}
+
+export interface RegionSetData {
+  width: number;
+  height: number;
+  regions: ({ kind: 'polygon'; points: number[] } | { kind: 'brush'; points: number[]; radius: number })[];
+}
+
+export interface PartDetail {
+  entry: QueueEntry;
+  format: string;
+  bytes: number;
+  sha256: string;
+  modelVersion: number | null;
+  threshold: number | null;
+  history: VerdictRecord[];
+}
+
+export interface ImageData {
+  mime: 'image/png' | 'image/jpeg';
+  dataBase64: string;
+  width: number;
+  height: number;
+  /** Size of the original image. */
+  originalWidth: number;
+  originalHeight: number;
+}
+
+export interface MapData {
+  width: number;
+  height: number;
+  /** Float32 little-endian raw score values, row-major, base64. */
+  valuesBase64: string;
+  colourScale: { low: number; high: number };
+  modelVersion: number;
+}
+
+export interface JobProgress {
+  jobId: string;
+  kind: JobKind;
+  phase: string;
+  done: number;
+  total: number;
+  /** Seconds since the job started, and a remaining-time estimate for the current phase. */
+  elapsedSeconds: number;
+  etaSeconds: number | null;
+}
+
+export type JobEvent =
+  | { type: 'progress'; progress: JobProgress }
+  | { type: 'done'; jobId: string; kind: JobKind; summary: string; dropped?: number }
+  | { type: 'failed'; jobId: string; kind: JobKind; error: ApiError };
+
+export type KensaEvent = { topic: 'job'; event: JobEvent } | { topic: 'project'; state: ProjectState | null };
+
+export interface ApiError {
+  code: KensaErrorCode | 'INTERNAL';
+  message: string;
+  file?: string;
+}
+
+export type ApiResult<T> = { ok: true; value: T } | { ok: false; error: ApiError };
+
+// ---- the calls ---------------------------------------------------------------------------
+
+export interface ApiMethods {
+  'app.info': { args: Record<string, never>; result: AppInfo };
+  'app.setReviewer': { args: { name: string }; result: AppInfo };
+
+  'projects.create': { args: { dir: string; name: string }; result: ProjectState };
+  'projects.open': { args: { dir: string }; result: ProjectState };
+  /** Generates the sample project (synthetic parts with synthetic defects) and opens it. */
+  'projects.createDemo': { args: { dir?: string }; result: ProjectState };
+  'projects.state': { args: Record<string, never>; result: ProjectState | null };
+  'projects.close': { args: Record<string, never>; result: null };
+  /** Project settings: refit automatically once this many good verdicts are pending (null = never). */
+  'projects.updateSettings': { args: { autoRefitAfter: number | null }; result: ProjectState };
+
+  /** Imports files/folders (paths on this machine); per-file errors are listed. */
+  'images.import': { args: { paths: string[]; role: ImageRole }; result: ImportSummary };
+  /** Imports dropped files sent as bytes (the browser has no paths). */
+  'images.upload': { args: { files: { name: string; dataBase64: string }[]; role: ImageRole }; result: ImportSummary };
+  'images.get': { args: { imageId: number; maxSide?: number }; result: ImageData };
+  /** The part's anomaly map under the active model; null when it has not been scored. */
+  'images.map': { args: { imageId: number }; result: MapData | null };
+  'images.thumbnail': { args: { imageId: number }; result: ImageData };
+
+  'jobs.fit': { args: { backbone?: string; coresetRatio?: number }; result: { jobId: string } };
+  'jobs.score': { args: Record<string, never>; result: { jobId: string } };
+  'jobs.refit': { args: Record<string, never>; result: { jobId: string } };
+  'jobs.cancel': { args: { jobId: string }; result: null };
+
+  'review.queue': { args: { filter?: QueueFilter }; result: QueueEntry[] };
+  'review.part': { args: { imageId: number }; result: PartDetail };
+  'review.verdict': {
+    args: { imageId: number; verdict: VerdictValue; defectType?: string | null; comment?: string | null; regions?: RegionSetData | null };
+    result: QueueEntry;
+  };
+  'review.undo': { args: { imageId: number }; result: QueueEntry };
+
+  'threshold.set': { args: { value: number; reason: string }; result: ProjectState };
+
+  'models.rollback': { args: { version: number; reason: string }; result: ProjectState };
+
+  /** Writes the marked defect regions as PNG masks + COCO JSON into a folder inside the project. */
+  'regions.export': { args: Record<string, never>; result: { dir: string; masks: number; annotations: number } };
+}
+
+export type ApiMethod = keyof ApiMethods;
+export type ArgsOf<M extends ApiMethod> = ApiMethods[M]['args'];
+export type ResultOf<M extends ApiMethod> = ApiMethods[M]['result'];
+
+/** Every call, for the preload and the host to expose exactly these. */
+export const API_METHODS = [
+  'app.info',
+  'app.setReviewer',
+  'projects.create',
+  'projects.open',
+  'projects.createDemo',
+  'projects.state',
+  'projects.close',
+  'projects.updateSettings',
+  'images.import',
+  'images.upload',
+  'images.get',
+  'images.map',
+  'images.thumbnail',
+  'jobs.fit',
+  'jobs.score',
+  'jobs.refit',
+  'jobs.cancel',
+  'review.queue',
+  'review.part',
+  'review.verdict',
+  'review.undo',
+  'threshold.set',
+  'models.rollback',
+  'regions.export',
+] as const satisfies readonly ApiMethod[];
+
+// Compile-time check that the list is complete.
+type Missing = Exclude<ApiMethod, (typeof API_METHODS)[number]>;
+const complete: Missing extends never ? true : Missing = true;
+void complete;
+
+type Namespace<M extends string> = M extends `${infer N}.${string}` ? N : never;
+type Name<M extends string> = M extends `${string}.${infer K}` ? K : never;
+
+/** `window.kensa`: one namespaced object, one method per call, plus events. */
+export type KensaApi = {
+  readonly version: string;
+  /** Subscribes to main-side events; returns the unsubscribe function. */
+  onEvent(listener: (e: KensaEvent) => void): () => void;
+  /** Electron only: the real path of a dropped `File` (webUtils.getPathForFile); '' when it has none. */
+  pathForFile?(file: File): string;
+} & {
+  readonly [N in Namespace<ApiMethod>]: {
+    readonly [M in ApiMethod as Namespace<M> extends N ? Name<M> : never]: (args: ArgsOf<M>) => Promise<ApiResult<ResultOf<M>>>;
+  };
+};
+
+export const IPC_CALL_PREFIX = 'kensa:';
+export const IPC_EVENT_CHANNEL = 'kensa:event';

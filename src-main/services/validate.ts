@@ -1,0 +1,165 @@
+/**
+ * Argument validation for every API call (IPC and loopback host alike): untrusted input from
+ * the renderer is checked for shape, type and range before any service runs, and a bad call
+ * gets an INVALID_ARGUMENT error that says which field is wrong and why.
+ */
+import type { ApiMethod, ArgsOf } from '../shared/api';
+import { KensaError } from '../shared/errors';
+import { validateRegions } from './regions';
+
+type Obj = Record<string, unknown>;
+
+function fail(method: string, msg: string): never {
+  throw new KensaError('INVALID_ARGUMENT', `${method}: ${msg}`);
+}
+
+function obj(method: string, v: unknown): Obj {
+  if (v === undefined || v === null) return {};
+  if (typeof v !== 'object' || Array.isArray(v)) fail(method, 'arguments must be an object');
+  return v as Obj;
+}
+
+function only(method: string, o: Obj, keys: string[]): void {
+  for (const k of Object.keys(o)) if (!keys.includes(k)) fail(method, `unknown field "${k}"`);
+}
+
+function str(method: string, o: Obj, key: string, opts: { max?: number; optional?: boolean; nonEmpty?: boolean } = {}): string | undefined {
+  const v = o[key];
+  if (v === undefined || v === null) {
+    if (opts.optional) return undefined;
+    fail(method, `"${key}" is required`);
+  }
+  if (typeof v !== 'string') fail(method, `"${key}" must be a string`);
+  const max = opts.max ?? 4096;
+  if (v.length > max) fail(method, `"${key}" is longer than ${max} characters`);
+  if (v.includes('\0')) fail(method, `"${key}" contains a NUL character`);
+  if (opts.nonEmpty !== false && v.trim().length === 0) fail(method, `"${key}" must not be empty`);
+  return v;
+}
+
+function int(method: string, o: Obj, key: string, min: number, max: number, optional = false): number | undefined {
+  const v = o[key];
+  if (v === undefined && optional) return undefined;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) fail(method, `"${key}" must be an integer from ${min} to ${max}`);
+  return v;
+}
+
+function num(method: string, o: Obj, key: string, min: number, max: number, optional = false): number | undefined {
+  const v = o[key];
+  if (v === undefined && optional) return undefined;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) fail(method, `"${key}" must be a number from ${min} to ${max}`);
+  return v;
+}
+
+function oneOf<T extends string>(method: string, o: Obj, key: string, allowed: readonly T[], optional = false): T | undefined {
+  const v = o[key];
+  if (v === undefined && optional) return undefined;
+  if (typeof v !== 'string' || !allowed.includes(v as T)) fail(method, `"${key}" must be one of ${allowed.join(', ')}`);
+  return v as T;
+}
+
+const IMAGE_ID = 2 ** 31 - 1;
+const MAX_UPLOAD_FILES = 2000;
+
+/** Validates (and normalises) the arguments of `method`; throws INVALID_ARGUMENT. */
+export function validateArgs<M extends ApiMethod>(method: M, raw: unknown): ArgsOf<M> {
+  const o = obj(method, raw);
+  const m = method as ApiMethod;
+  switch (m) {
+    case 'app.info':
+    case 'projects.state':
+    case 'projects.close':
+    case 'jobs.score':
+    case 'jobs.refit':
+      only(m, o, []);
+      return {} as ArgsOf<M>;
+    case 'app.setReviewer':
+      only(m, o, ['name']);
+      return { name: str(m, o, 'name', { max: 80 })!.trim() } as ArgsOf<M>;
+    case 'projects.create':
+      only(m, o, ['dir', 'name']);
+      return { dir: str(m, o, 'dir')!, name: str(m, o, 'name', { max: 200 })!.trim() } as ArgsOf<M>;
+    case 'projects.open':
+      only(m, o, ['dir']);
+      return { dir: str(m, o, 'dir')! } as ArgsOf<M>;
+    case 'projects.createDemo': {
+      only(m, o, ['dir']);
+      const dir = str(m, o, 'dir', { optional: true });
+      return (dir === undefined ? {} : { dir }) as ArgsOf<M>;
+    }
+    case 'images.import': {
+      only(m, o, ['paths', 'role']);
+      const paths = o.paths;
+      if (!Array.isArray(paths) || paths.length === 0 || paths.length > 10_000) fail(m, '"paths" must be a list of 1 to 10,000 paths');
+      paths.forEach((p, i) => {
+        if (typeof p !== 'string' || p.trim().length === 0 || p.length > 4096 || p.includes('\0')) fail(m, `paths[${i}] must be a non-empty path`);
+      });
+      return { paths, role: oneOf(m, o, 'role', ['train', 'inspect'] as const)! } as ArgsOf<M>;
+    }
+    case 'images.upload': {
+      only(m, o, ['files', 'role']);
+      const files = o.files;
+      if (!Array.isArray(files) || files.length === 0 || files.length > MAX_UPLOAD_FILES) fail(m, `"files" must be a list of 1 to ${MAX_UPLOAD_FILES} files`);
+      const clean = files.map((f, i) => {
+        const fo = obj(m, f);
+        only(`${m} files[${i}]`, fo, ['name', 'dataBase64']);
+        const name = str(`${m} files[${i}]`, fo, 'name', { max: 255 })!;
+        if (name.includes('/') || name.includes('\\') || name === '.' || name === '..') fail(m, `files[${i}].name must be a plain file name, got "${name}"`);
+        const data = str(`${m} files[${i}]`, fo, 'dataBase64', { max: 512 * 1024 * 1024, nonEmpty: false })!;
+        if (!/^[A-Za-z0-9+/]*={0,2}$/.test(data)) fail(m, `files[${i}].dataBase64 is not base64`);
+        return { name, dataBase64: data };
+      });
+      return { files: clean, role: oneOf(m, o, 'role', ['train', 'inspect'] as const)! } as ArgsOf<M>;
+    }
+    case 'images.get': {
+      only(m, o, ['imageId', 'maxSide']);
+      const maxSide = int(m, o, 'maxSide', 16, 8192, true);
+      return { imageId: int(m, o, 'imageId', 1, IMAGE_ID)!, ...(maxSide === undefined ? {} : { maxSide }) } as ArgsOf<M>;
+    }
+    case 'images.map':
+    case 'images.thumbnail':
+    case 'review.part':
+    case 'review.undo':
+      only(m, o, ['imageId']);
+      return { imageId: int(m, o, 'imageId', 1, IMAGE_ID)! } as ArgsOf<M>;
+    case 'jobs.fit': {
+      only(m, o, ['backbone', 'coresetRatio']);
+      const backbone = str(m, o, 'backbone', { optional: true, max: 1024 });
+      const coresetRatio = num(m, o, 'coresetRatio', 0.001, 1, true);
+      return { ...(backbone === undefined ? {} : { backbone }), ...(coresetRatio === undefined ? {} : { coresetRatio }) } as ArgsOf<M>;
+    }
+    case 'jobs.cancel':
+      only(m, o, ['jobId']);
+      return { jobId: str(m, o, 'jobId', { max: 100 })! } as ArgsOf<M>;
+    case 'review.queue': {
+      only(m, o, ['filter']);
+      const filter = oneOf(m, o, 'filter', ['all', 'unreviewed', 'flagged', 'passed', 'good', 'defect'] as const, true);
+      return (filter === undefined ? {} : { filter }) as ArgsOf<M>;
+    }
+    case 'review.verdict': {
+      only(m, o, ['imageId', 'verdict', 'defectType', 'comment', 'regions']);
+      const verdict = oneOf(m, o, 'verdict', ['good', 'defect'] as const)!;
+      const defectType = str(m, o, 'defectType', { optional: true, max: 100 }) ?? null;
+      const comment = str(m, o, 'comment', { optional: true, max: 2000, nonEmpty: false }) ?? null;
+      if (defectType !== null && verdict !== 'defect') fail(m, 'a defect type goes only with a defect verdict');
+      const regions = o.regions === undefined || o.regions === null ? null : validateRegions(o.regions);
+      return { imageId: int(m, o, 'imageId', 1, IMAGE_ID)!, verdict, defectType, comment, regions } as ArgsOf<M>;
+    }
+    case 'projects.updateSettings': {
+      only(m, o, ['autoRefitAfter']);
+      const v = o.autoRefitAfter;
+      if (v !== null && (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 100_000)) fail(m, '"autoRefitAfter" must be null or an integer from 1 to 100000');
+      return { autoRefitAfter: v } as ArgsOf<M>;
+    }
+    case 'regions.export':
+      only(m, o, []);
+      return {} as ArgsOf<M>;
+    case 'threshold.set':
+      only(m, o, ['value', 'reason']);
+      return { value: num(m, o, 'value', -1e9, 1e9)!, reason: str(m, o, 'reason', { max: 2000 })!.trim() } as ArgsOf<M>;
+    case 'models.rollback':
+      only(m, o, ['version', 'reason']);
+      return { version: int(m, o, 'version', 1, 1e9)!, reason: str(m, o, 'reason', { max: 2000 })!.trim() } as ArgsOf<M>;
+  }
+  return fail(method, 'unknown method');
+}

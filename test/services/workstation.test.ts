@@ -1,0 +1,167 @@
+/**
+ * The main side of the API contract, driven exactly as the transports drive it
+ * (`call(method, args)` + events), on the generated sample project with the real engine.
+ */
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ApiResult, JobEvent, KensaEvent, MapData, ProjectState, QueueEntry } from '../../src-main/shared/api';
+import { writeDemoImages } from '../../src-main/services/demo';
+import { createWorkstation, type Workstation } from '../../src-main/services/workstation';
+
+const repo = path.resolve(import.meta.dirname, '../..');
+const shared = path.resolve(process.env.KENSA_SHARED ?? path.join(repo, '..', 'shared'));
+const have = existsSync(path.join(shared, 'models', 'mobilenetv2-dequant-fp32.onnx'));
+if (!have) console.warn(`SKIPPING workstation tests: no backbone in ${shared}/models (set KENSA_SHARED)`);
+
+describe.skipIf(!have)('Workstation (API main side)', () => {
+  let tmp: string;
+  let ws: Workstation;
+  const events: KensaEvent[] = [];
+
+  const ok = async <T>(method: string, args: unknown = {}): Promise<T> => {
+    const r = (await ws.call(method, args)) as ApiResult<T>;
+    if (!r.ok) throw new Error(`${method} failed: ${r.error.code} ${r.error.message}`);
+    return r.value;
+  };
+  const err = async (method: string, args: unknown = {}): Promise<{ code: string; message: string }> => {
+    const r = await ws.call(method, args);
+    if (r.ok) throw new Error(`${method} unexpectedly succeeded`);
+    return r.error;
+  };
+  const jobDone = (kind: string): Promise<JobEvent> =>
+    new Promise((resolve) => {
+      const off = ws.onEvent((e) => {
+        if (e.topic === 'job' && e.event.type !== 'progress' && e.event.kind === kind) {
+          off();
+          resolve(e.event);
+        }
+      });
+    });
+
+  beforeAll(async () => {
+    process.env.KENSA_SHARED = shared;
+    tmp = mkdtempSync(path.join(os.tmpdir(), 'kensa-ws-'));
+    ws = await createWorkstation({ shell: 'browser', configDir: path.join(tmp, 'config') });
+    ws.onEvent((e) => events.push(e));
+  });
+  afterAll(async () => {
+    await ws?.close();
+    rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('rejects unknown methods and bad arguments with specific messages', async () => {
+    expect(await err('nope.nothing')).toMatchObject({ code: 'INVALID_ARGUMENT', message: 'unknown method "nope.nothing"' });
+    expect((await err('review.verdict', { imageId: 'x', verdict: 'good' })).message).toMatch(/"imageId" must be an integer/);
+    expect((await err('review.verdict', { imageId: 1, verdict: 'maybe' })).message).toMatch(/"verdict" must be one of good, defect/);
+    expect((await err('threshold.set', { value: 1, reason: '   ' })).message).toMatch(/"reason" must not be empty/);
+    expect((await err('app.setReviewer', { name: 'x', admin: true })).message).toMatch(/unknown field "admin"/);
+    expect((await err('images.upload', { files: [{ name: '../evil.png', dataBase64: '' }], role: 'train' })).message).toMatch(/plain file name/);
+    expect((await err('projects.state', 'a string'))).toMatchObject({ code: 'INVALID_ARGUMENT' });
+    expect(await err('review.queue', {})).toMatchObject({ code: 'NOT_FOUND', message: expect.stringMatching(/no project is open/) });
+  });
+
+  it('remembers the reviewer and creates the sample project', async () => {
+    const info = await ok<{ reviewer: string | null; backbones: { id: string }[] }>('app.setReviewer', { name: 'Aiko' });
+    expect(info.reviewer).toBe('Aiko');
+    expect(info.backbones.map((b) => b.id)).toContain('mobilenetv2-dequant-fp32');
+    const state = await ok<ProjectState>('projects.createDemo', { dir: path.join(tmp, 'demo') });
+    expect(state.counts).toMatchObject({ train: 40, inspect: 24, scored: 0 });
+    expect(events.some((e) => e.topic === 'project' && e.state?.name === 'Sample: machined washers')).toBe(true);
+    // A second workstation on the same config remembers the reviewer and the recent project.
+    const again = await createWorkstation({ shell: 'browser', configDir: path.join(tmp, 'config') });
+    const r = (await again.call('app.info', {})) as ApiResult<{ reviewer: string; recent: { dir: string }[] }>;
+    await again.close();
+    expect(r.ok && r.value.reviewer).toBe('Aiko');
+    expect(r.ok && r.value.recent[0]!.dir).toBe(path.join(tmp, 'demo'));
+  });
+
+  it('fits and scores as jobs with progress events; defects lead the queue', async () => {
+    const fitDone = jobDone('fit');
+    const { jobId } = await ok<{ jobId: string }>('jobs.fit', {});
+    expect((await err('jobs.score', {})).message).toMatch(/already running/);
+    const fit = await fitDone;
+    expect(fit).toMatchObject({ type: 'done', jobId, summary: expect.stringMatching(/^model v1: bank \d+ patches/) });
+    expect(events.some((e) => e.topic === 'job' && e.event.type === 'progress' && e.event.progress.phase === 'coreset')).toBe(true);
+    const scoreDone = jobDone('score');
+    await ok('jobs.score', {});
+    expect(await scoreDone).toMatchObject({ type: 'done', summary: expect.stringMatching(/^scored 24 parts with v1/) });
+    const q = await ok<QueueEntry[]>('review.queue', {});
+    expect(q).toHaveLength(24);
+    const state = await ok<ProjectState>('projects.state', {});
+    expect(state.activeModel?.version).toBe(1);
+    expect(state.threshold?.reason).toMatch(/initial threshold/);
+    expect(state.colourScale!.high).toBeGreaterThan(state.colourScale!.low);
+    // The sample's 10 defective parts (the generator is deterministic): all in the top 12.
+    const layout = await writeDemoImages(path.join(tmp, 'layout-copy'));
+    const defective = new Set(layout.defects.map((d) => path.basename(d.file)));
+    expect(defective.size).toBe(10);
+    expect(q.slice(0, 12).filter((e) => defective.has(e.name)).length).toBe(10);
+    const map = await ok<MapData>('images.map', { imageId: q[0]!.imageId });
+    expect(Buffer.from(map.valuesBase64, 'base64').length).toBe(map.width * map.height * 4);
+    const thumb = await ok<{ mime: string; width: number }>('images.thumbnail', { imageId: q[0]!.imageId });
+    expect(thumb).toMatchObject({ mime: 'image/jpeg', width: 160 });
+  });
+
+  it('verdicts, undo, threshold with a reason, and the flags follow the threshold', async () => {
+    const q = await ok<QueueEntry[]>('review.queue', {});
+    const a = await ok<QueueEntry>('review.verdict', { imageId: q[0]!.imageId, verdict: 'defect', defectType: 'scratch' });
+    expect(a).toMatchObject({ verdict: 'defect', defectType: 'scratch', reviewer: 'Aiko' });
+    await ok('review.verdict', { imageId: q[1]!.imageId, verdict: 'good' });
+    const undone = await ok<QueueEntry>('review.undo', { imageId: q[1]!.imageId });
+    expect(undone.verdict).toBeNull();
+    const part = await ok<{ history: { action: string }[] }>('review.part', { imageId: q[1]!.imageId });
+    expect(part.history.map((h) => h.action)).toEqual(['set', 'undo']);
+    const mid = q[12]!.score!;
+    const s = await ok<ProjectState>('threshold.set', { value: mid, reason: 'tuning: half of the parts to review' });
+    expect(s.threshold).toMatchObject({ value: mid, setBy: 'Aiko' });
+    const flagged = await ok<QueueEntry[]>('review.queue', { filter: 'flagged' });
+    expect(flagged.length).toBe(q.filter((e) => e.score! >= mid).length);
+    expect((await ok<QueueEntry[]>('review.queue', { filter: 'defect' })).map((e) => e.imageId)).toEqual([q[0]!.imageId]);
+  });
+
+  it('refit from good verdicts on flagged parts, then rollback', async () => {
+    const flagged = await ok<QueueEntry[]>('review.queue', { filter: 'flagged' });
+    const lowGood = flagged[flagged.length - 1]!;
+    await ok('review.verdict', { imageId: lowGood.imageId, verdict: 'good' });
+    expect((await ok<ProjectState>('projects.state', {})).pendingRefit).toBe(1);
+    const refitDone = jobDone('refit');
+    await ok('jobs.refit', {});
+    const done = await refitDone;
+    expect(done).toMatchObject({ type: 'done', summary: expect.stringMatching(/^model v2: 1 false alarms added/) });
+    const s = await ok<ProjectState>('projects.state', {});
+    expect(s.activeModel).toMatchObject({ version: 2, kind: 'refit', parentVersion: 1 });
+    expect(s.pendingRefit).toBe(0);
+    const back = await ok<ProjectState>('models.rollback', { version: 1, reason: 'compare' });
+    expect(back.activeModel?.version).toBe(1);
+    expect((await err('models.rollback', { version: 1, reason: 'again' })).code).toBe('CONFLICT');
+  });
+
+  it('auto-refit after N pending good verdicts (project setting), and region export', async () => {
+    const s = await ok<ProjectState>('projects.updateSettings', { autoRefitAfter: 1 });
+    expect(s.autoRefitAfter).toBe(1);
+    const flagged = (await ok<QueueEntry[]>('review.queue', { filter: 'flagged' })).filter((e) => e.verdict === null);
+    const refitDone = jobDone('refit');
+    await ok('review.verdict', { imageId: flagged[flagged.length - 1]!.imageId, verdict: 'good' });
+    // Pending: this verdict plus the one v2 had absorbed (v2 was rolled back away from).
+    expect(await refitDone).toMatchObject({ type: 'done', summary: expect.stringMatching(/^model v3: 2 false alarms added/) });
+    expect((await ok<ProjectState>('projects.updateSettings', { autoRefitAfter: null })).autoRefitAfter).toBeNull();
+    // Regions on a defect verdict → masks + COCO.
+    const top = (await ok<QueueEntry[]>('review.queue', {}))[0]!;
+    await ok('review.verdict', { imageId: top.imageId, verdict: 'defect', defectType: 'pit', regions: { width: top.width, height: top.height, regions: [{ kind: 'brush', points: [100, 100], radius: 8 }] } });
+    const ex = await ok<{ dir: string; masks: number; annotations: number }>('regions.export', {});
+    expect(ex.masks).toBeGreaterThanOrEqual(1);
+    expect(existsSync(path.join(ex.dir, 'coco.json'))).toBe(true);
+  });
+
+  it('a job can be cancelled; the previous model stays active', async () => {
+    const failed = jobDone('fit');
+    const { jobId } = await ok<{ jobId: string }>('jobs.fit', {});
+    await ok('jobs.cancel', { jobId });
+    expect(await failed).toMatchObject({ type: 'failed', error: { code: 'CANCELLED' } });
+    const s = await ok<ProjectState>('projects.state', {});
+    expect(s.activeModel?.version).toBe(3);
+    expect(s.models.find((m) => m.version === 4)?.status).toBe('failed');
+  });
+});
