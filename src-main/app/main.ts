@@ -21,6 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { registerIpc } from '../ipc/handlers';
 import { isTrustedSender, type ExpectedPage } from '../ipc/trusted-sender';
 import { createWorkstation, type Workstation } from '../services/workstation';
+import { secureWebPreferences } from './security';
 
 /** Dev server URL that `electron-vite dev` provides; unset in built apps. */
 const devServerUrl = !app.isPackaged ? process.env['ELECTRON_RENDERER_URL'] : undefined;
@@ -69,16 +70,7 @@ function createWindow(): BrowserWindow {
     show: false,
     title: 'Kensa',
     backgroundColor: '#14171c',
-    webPreferences: {
-      preload: preloadPath,
-      contextIsolation: true,
-      sandbox: true,
-      nodeIntegration: false,
-      nodeIntegrationInWorker: false,
-      webSecurity: true,
-      allowRunningInsecureContent: false,
-      webviewTag: false,
-    },
+    webPreferences: secureWebPreferences(preloadPath),
   });
   win.once('ready-to-show', () => win.show());
   win.on('closed', () => {
