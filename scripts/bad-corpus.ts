@@ -18,37 +18,15 @@ import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import sharp from 'sharp';
+import { ihdr, PNG_SIGNATURE, pngChunk } from '../src-main/engine/imaging/png';
 
 export type Expect = 'ok' | string;
 
-function crc32(buf: Uint8Array): number {
-  let c = 0xffffffff;
-  for (let i = 0; i < buf.length; i++) {
-    c ^= buf[i]!;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-  }
-  return (c ^ 0xffffffff) >>> 0;
-}
-
-function pngChunk(type: string, data: Uint8Array): Buffer {
-  const b = Buffer.alloc(12 + data.length);
-  b.writeUInt32BE(data.length, 0);
-  b.write(type, 4, 'latin1');
-  Buffer.from(data).copy(b, 8);
-  b.writeUInt32BE(crc32(b.subarray(4, 8 + data.length)), 8 + data.length);
-  return b;
-}
-
 /** A PNG header claiming w×h, with a token of pixel data. */
 function pngClaiming(w: number, h: number): Buffer {
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(w, 0);
-  ihdr.writeUInt32BE(h, 4);
-  ihdr[8] = 8;
-  ihdr[9] = 2;
   return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    pngChunk('IHDR', ihdr),
+    PNG_SIGNATURE,
+    pngChunk('IHDR', ihdr(w, h, 8, 2)),
     pngChunk('IDAT', zlib.deflateSync(Buffer.alloc(64))),
     pngChunk('IEND', new Uint8Array(0)),
   ]);
@@ -197,11 +175,6 @@ export async function makeBadCorpus(dir: string): Promise<Map<string, Expect>> {
  * few hundred kB, streamed through deflate so the generator itself stays small in memory.
  */
 async function pngBomb(w: number, h: number): Promise<Buffer> {
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(w, 0);
-  ihdr.writeUInt32BE(h, 4);
-  ihdr[8] = 8;
-  ihdr[9] = 0;
   const z = zlib.createDeflate({ level: 9 });
   const out: Buffer[] = [];
   z.on('data', (c: Buffer) => out.push(c));
@@ -214,7 +187,7 @@ async function pngBomb(w: number, h: number): Promise<Buffer> {
   }
   z.end();
   await ended;
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), pngChunk('IHDR', ihdr), pngChunk('IDAT', Buffer.concat(out)), pngChunk('IEND', new Uint8Array(0))]);
+  return Buffer.concat([PNG_SIGNATURE, pngChunk('IHDR', ihdr(w, h, 8, 0)), pngChunk('IDAT', Buffer.concat(out)), pngChunk('IEND', new Uint8Array(0))]);
 }
 
 function mkfifo(file: string): boolean {

@@ -11,31 +11,7 @@ import zlib from 'node:zlib';
 import sharp from 'sharp';
 import { KensaError } from '../errors';
 import { writeFileAtomic } from '../model-file';
-
-const CRC_TABLE = (() => {
-  const t = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c >>> 0;
-  }
-  return t;
-})();
-
-function crc32(buf: Uint8Array): number {
-  let c = 0xffffffff;
-  for (let i = 0; i < buf.length; i++) c = CRC_TABLE[(c ^ buf[i]!) & 0xff]! ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
-
-function chunk(type: string, data: Uint8Array): Buffer {
-  const out = Buffer.alloc(12 + data.length);
-  out.writeUInt32BE(data.length, 0);
-  out.write(type, 4, 'latin1');
-  Buffer.from(data).copy(out, 8);
-  out.writeUInt32BE(crc32(out.subarray(4, 8 + data.length)), 8 + data.length);
-  return out;
-}
+import { ihdr, PNG_SIGNATURE, pngChunk } from './png';
 
 /** Encodes a map as a 16-bit grayscale PNG (see the module comment for the value mapping). */
 export function encodeMapPng(map: Float32Array, width: number, height: number, max: number): Buffer {
@@ -50,16 +26,11 @@ export function encodeMapPng(map: Float32Array, width: number, height: number, m
       raw.writeUInt16BE(v, y * stride + 1 + x * 2);
     }
   }
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr[8] = 16; // bit depth
-  ihdr[9] = 0; // grayscale
   return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk('IHDR', ihdr),
-    chunk('IDAT', zlib.deflateSync(raw, { level: 6 })),
-    chunk('IEND', new Uint8Array(0)),
+    PNG_SIGNATURE,
+    pngChunk('IHDR', ihdr(width, height, 16, 0)),
+    pngChunk('IDAT', zlib.deflateSync(raw, { level: 6 })),
+    pngChunk('IEND', new Uint8Array(0)),
   ]);
 }
 
