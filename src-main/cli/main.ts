@@ -5,6 +5,7 @@
  *   kensa score model.kensa <image|dir>... [--heatmaps DIR] [--json]
  *   kensa eval <dataset-dir> [--backbone FILE|ID] [--out result.json]
  *   kensa info model.kensa
+ *   kensa report <project-dir> --out FILE.pdf|.html|.csv|.json [--from DATE] [--to DATE]
  *   kensa backbone list | download <id>
  *
  * Results go to stdout, progress to stderr. An error is one line on stderr and a non-zero
@@ -21,6 +22,7 @@ import type { EpRequest } from '../engine/ort/session';
 import type { PartialConfig } from '../engine/patchcore';
 import { EngineClient } from '../jobs/engine-client';
 import { ProjectService } from '../services/project-service';
+import { exportReport, reportFormatOf } from '../services/report';
 import type { ScoreItem } from '../jobs/protocol';
 import { KENSA_VERSION } from '../shared/version';
 
@@ -32,6 +34,9 @@ Usage:
   kensa eval <dataset-dir> [--out result.json] [options]     (MVTec layout: train/good, test/<type>, ground_truth/<type>)
   kensa info model.kensa
   kensa audit verify <project-dir>                         walk the project's audit chain; name the first edited or removed event
+  kensa report <project-dir> --out FILE.pdf|.html|.csv|.json [--from DATE] [--to DATE]
+                                                           audit report of the verdicts in a period (dates YYYY-MM-DD, UTC,
+                                                           both inclusive; PDF needs Chromium or KENSA_CHROMIUM)
   kensa backbone list
   kensa backbone download <id>
 
@@ -66,6 +71,8 @@ const OPTIONS = {
   heatmaps: { type: 'string' },
   json: { type: 'boolean' },
   'model-out': { type: 'string' },
+  from: { type: 'string' },
+  to: { type: 'string' },
   quiet: { type: 'boolean', short: 'q' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
@@ -341,6 +348,29 @@ async function cmdAudit(args: string[], v: Values): Promise<number> {
   }
 }
 
+async function cmdReport(args: string[], v: Values): Promise<number> {
+  if (args.length !== 1) throw new UsageError('usage: kensa report <project-dir> --out FILE.pdf|.html|.csv|.json [--from DATE] [--to DATE]');
+  if (!v.out) throw new UsageError('report needs --out FILE.pdf, .html, .csv or .json');
+  reportFormatOf(v.out); // a bad extension fails before any work
+  const svc = ProjectService.open(args[0]!);
+  try {
+    const r = await exportReport(svc, v.out, {
+      kensaVersion: KENSA_VERSION,
+      ...(v.from === undefined ? {} : { from: v.from }),
+      ...(v.to === undefined ? {} : { to: v.to }),
+    });
+    if (v.json) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+    else process.stdout.write(`report written to ${r.file} (${r.format}, ${r.bytes} bytes): ${r.parts} reviewed parts, ${r.thumbnails} thumbnails\n`);
+    if (!r.auditOk) {
+      process.stderr.write('kensa: the audit chain FAILS verification: the report says so on its first page (see kensa audit verify)\n');
+      return 1;
+    }
+    return 0;
+  } finally {
+    svc.close();
+  }
+}
+
 async function cmdBackbone(args: string[]): Promise<number> {
   const [sub, id] = args;
   if (sub === 'list') {
@@ -391,8 +421,10 @@ export async function main(argv: string[]): Promise<number> {
         return await cmdBackbone(args);
       case 'audit':
         return await cmdAudit(args, v);
+      case 'report':
+        return await cmdReport(args, v);
       default:
-        throw new UsageError(`unknown command "${cmd}" (fit, score, eval, info, audit, backbone)`);
+        throw new UsageError(`unknown command "${cmd}" (fit, score, eval, info, audit, report, backbone)`);
     }
   } catch (e) {
     if (e instanceof UsageError) {

@@ -1,0 +1,273 @@
+/**
+ * Threshold tuning maths on small inputs whose answers are worked out by hand in the comments.
+ * Convention throughout: flagged ⇔ score >= threshold (a tie is flagged, never passed).
+ */
+import { describe, expect, it } from 'vitest';
+import { bandStats, quantileSorted, tuningStats, zeroMissThreshold, type TuningPart } from '../../src-main/services/threshold';
+
+const defect = (score: number, defectType: string | null = null): TuningPart => ({ score, verdict: 'defect', defectType });
+const good = (score: number): TuningPart => ({ score, verdict: 'good', defectType: null });
+
+/** Walks any value and returns the paths of NaN / ±Infinity numbers found (`allow` paths excepted). */
+function nonFinite(v: unknown, at = '$', allow: RegExp[] = []): string[] {
+  if (typeof v === 'number') return Number.isFinite(v) || allow.some((r) => r.test(at)) ? [] : [at];
+  if (Array.isArray(v)) return v.flatMap((x, i) => nonFinite(x, `${at}[${i}]`, allow));
+  if (v !== null && typeof v === 'object') return Object.entries(v).flatMap(([k, x]) => nonFinite(x, `${at}.${k}`, allow));
+  return [];
+}
+// The ROC curve starts at threshold +Infinity (the (0, 0) point); that one is on purpose.
+const ROC_START = [/^\$\.roc\.thresholds\[0\]$/];
+
+describe('quantileSorted (type 7, linear interpolation)', () => {
+  it('interpolates between order statistics', () => {
+    // s = [0.1, 0.2, 0.3, 0.5, 0.6], n = 5
+    // p95: h = 4 · 0.95 = 3.8 → s[3] + 0.8 (s[4] − s[3]) = 0.5 + 0.08 = 0.58
+    // p5:  h = 4 · 0.05 = 0.2 → s[0] + 0.2 (s[1] − s[0]) = 0.1 + 0.02 = 0.12
+    expect(quantileSorted([0.1, 0.2, 0.3, 0.5, 0.6], 0.95)).toBeCloseTo(0.58, 12);
+    expect(quantileSorted([0.1, 0.2, 0.3, 0.5, 0.6], 0.05)).toBeCloseTo(0.12, 12);
+    expect(quantileSorted([7], 0.95)).toBe(7);
+    expect(() => quantileSorted([], 0.5)).toThrow(/empty/);
+  });
+});
+
+describe('zeroMissThreshold', () => {
+  // defects 0.9, 0.7, 0.5 — goods 0.1, 0.2, 0.3, 0.5, 0.6
+  const D = [0.9, 0.7, 0.5];
+  const G = [0.1, 0.2, 0.3, 0.5, 0.6];
+
+  it('raw = lowest defect score; absolute margin; ties with the threshold are flagged', () => {
+    // raw = min(D) = 0.5. Margin 0.1 → threshold 0.4.
+    // pg0 at 0.4: goods < 0.4 are 0.1, 0.2, 0.3 → 3/5.
+    // pg0Raw at 0.5: goods < 0.5 are again 0.1, 0.2, 0.3 (the good at exactly 0.5 is FLAGGED) → 3/5.
+    const z = zeroMissThreshold(D, G, { kind: 'absolute', value: 0.1 });
+    expect(z).toMatchObject({ status: 'ok', raw: 0.5, spread: null, weakestDefect: 2, defects: 3, goods: 5, fewDefects: false, minDefects: 3 });
+    if (z.status !== 'ok') throw new Error('unreachable');
+    expect(z.threshold).toBeCloseTo(0.4, 12);
+    expect(z.margin).toBe(0.1);
+    expect(z.marginToWeakest).toBeCloseTo(0.1, 12);
+    expect(z.pg0).toBeCloseTo(3 / 5, 12);
+    expect(z.pg0Raw).toBeCloseTo(3 / 5, 12);
+  });
+
+  it('margin 0: the threshold is the weakest defect itself and still flags it', () => {
+    const z = zeroMissThreshold(D, G, { kind: 'absolute', value: 0 });
+    if (z.status !== 'ok') throw new Error('expected ok');
+    expect(z.threshold).toBe(0.5);
+    expect(z.marginToWeakest).toBe(0);
+    expect(D.every((d) => d >= z.threshold)).toBe(true);
+  });
+
+  it('spread margin = value · (p95(good) − p5(good))', () => {
+    // goods 0, 1, ..., 20 (21 values): p95 → h = 20·0.95 = 19 → 19; p5 → h = 1 → 1; spread = 18.
+    // value 0.25 → margin 4.5. defects 30, 12 → raw 12 → threshold 7.5.
+    // goods < 7.5: 0..7 → 8 of 21. At raw 12: goods < 12: 0..11 → 12 of 21.
+    const goods = Array.from({ length: 21 }, (_, i) => i);
+    const z = zeroMissThreshold([30, 12], goods, { kind: 'spread', value: 0.25 });
+    expect(z).toMatchObject({ status: 'ok', raw: 12, spread: 18, margin: 4.5, threshold: 7.5, marginToWeakest: 4.5, weakestDefect: 1, fewDefects: true });
+    if (z.status !== 'ok') throw new Error('unreachable');
+    expect(z.pg0).toBeCloseTo(8 / 21, 12);
+    expect(z.pg0Raw).toBeCloseTo(12 / 21, 12);
+  });
+
+  it('spread margin on the small set: spread 0.58 − 0.12 = 0.46, value 0.5 → margin 0.23', () => {
+    // threshold 0.5 − 0.23 = 0.27; goods < 0.27: 0.1, 0.2 → 2/5
+    const z = zeroMissThreshold(D, G, { kind: 'spread', value: 0.5 });
+    if (z.status !== 'ok') throw new Error('expected ok');
+    expect(z.spread).toBeCloseTo(0.46, 12);
+    expect(z.margin).toBeCloseTo(0.23, 12);
+    expect(z.threshold).toBeCloseTo(0.27, 12);
+    expect(z.pg0).toBeCloseTo(2 / 5, 12);
+  });
+
+  it('ties: a good part tied with the weakest defect is flagged at margin 0', () => {
+    // defects 2, 2; goods 2, 1 → raw 2; goods < 2: only 1 → pg0 = 1/2. Weakest: first on ties (index 0).
+    const z = zeroMissThreshold([2, 2], [2, 1], { kind: 'absolute', value: 0 });
+    expect(z).toMatchObject({ status: 'ok', raw: 2, threshold: 2, pg0: 0.5, pg0Raw: 0.5, weakestDefect: 0 });
+  });
+
+  it('all scores equal: every good part is flagged, spread is 0', () => {
+    // defects 1, 1; goods 1, 1, 1 → raw 1; goods < 1: none → pg0 = 0. p95 = p5 = 1 → spread 0 → threshold 1.
+    expect(zeroMissThreshold([1, 1], [1, 1, 1], { kind: 'absolute', value: 0 })).toMatchObject({ status: 'ok', raw: 1, threshold: 1, pg0: 0 });
+    expect(zeroMissThreshold([1, 1], [1, 1, 1], { kind: 'spread', value: 2 })).toMatchObject({ status: 'ok', raw: 1, threshold: 1, spread: 0, margin: 0, pg0: 0 });
+  });
+
+  it('one defect: defined, flagged as too few (minDefects configurable)', () => {
+    // defect 0.8; goods 0.2, 0.9 → raw 0.8; goods < 0.8: 0.2 → 1/2.
+    const z = zeroMissThreshold([0.8], [0.2, 0.9], { kind: 'absolute', value: 0 });
+    expect(z).toMatchObject({ status: 'ok', raw: 0.8, threshold: 0.8, pg0: 0.5, weakestDefect: 0, defects: 1, fewDefects: true, minDefects: 3 });
+    expect(zeroMissThreshold([0.8], [0.2, 0.9], { kind: 'absolute', value: 0 }, { minDefects: 1 })).toMatchObject({ fewDefects: false, minDefects: 1 });
+  });
+
+  it('no defects reviewed yet: an explicit status, nothing NaN', () => {
+    expect(zeroMissThreshold([], [0.1, 0.2], { kind: 'absolute', value: 0.1 })).toEqual({ status: 'no-defects' });
+    expect(zeroMissThreshold([], [], { kind: 'spread', value: 1 })).toEqual({ status: 'no-defects' });
+  });
+
+  it('no good parts: PG0 is null (undefined share), a spread margin falls back to 0', () => {
+    // defects 0.4, 0.6 → raw 0.4; absolute 0.1 → 0.3
+    const abs = zeroMissThreshold([0.4, 0.6], [], { kind: 'absolute', value: 0.1 });
+    expect(abs).toMatchObject({ status: 'ok', raw: 0.4, pg0: null, pg0Raw: null, goods: 0, spread: null });
+    if (abs.status === 'ok') expect(abs.threshold).toBeCloseTo(0.3, 12);
+    expect(zeroMissThreshold([0.4, 0.6], [], { kind: 'spread', value: 1 })).toMatchObject({ status: 'ok', raw: 0.4, threshold: 0.4, margin: 0, spread: null, pg0: null });
+    expect(nonFinite(abs)).toEqual([]);
+  });
+
+  it('rejects bad input with specific messages', () => {
+    expect(() => zeroMissThreshold([NaN], [], { kind: 'absolute', value: 0 })).toThrow(/defectScores\[0\] must be a finite number/);
+    expect(() => zeroMissThreshold([1], [Infinity], { kind: 'absolute', value: 0 })).toThrow(/goodScores\[0\]/);
+    expect(() => zeroMissThreshold([1], [], { kind: 'absolute', value: -0.1 })).toThrow(/must not be negative/);
+    expect(() => zeroMissThreshold([1], [], { kind: 'relative' as 'absolute', value: 0 })).toThrow(/margin.kind/);
+    expect(() => zeroMissThreshold([1], [], { kind: 'absolute', value: 0 }, { minDefects: 0 })).toThrow(/minDefects/);
+  });
+});
+
+describe('tuningStats', () => {
+  // defects 0.9, 0.7, 0.5 — goods 0.1, 0.2, 0.3, 0.5, 0.6 — threshold 0.5
+  const parts = [defect(0.9, 'scratch'), defect(0.7, 'pit'), defect(0.5, 'scratch'), good(0.1), good(0.2), good(0.3), good(0.5), good(0.6)];
+
+  it('confusion matrix, recall, precision, rates at the threshold (ties flagged)', () => {
+    // defects: all >= 0.5 → TP 3, FN 0. goods: 0.5 (tie) and 0.6 flagged → FP 2; 0.1, 0.2, 0.3 → TN 3.
+    // recall 3/3; precision 3/(3+2) = 0.6; false alarms 2/5; good passed 3/5.
+    const s = tuningStats(parts, 0.5);
+    expect(s.confusion).toEqual({ tp: 3, fn: 0, fp: 2, tn: 3 });
+    expect(s).toMatchObject({ threshold: 0.5, reviewed: 8, defects: 3, goods: 5, recall: 1, precision: 0.6, falseAlarmRate: 0.4, goodPassed: 0.6 });
+    // Raise the threshold just above 0.5: the defect at 0.5 is MISSED and the tied good passes.
+    // TP 2 (0.9, 0.7), FN 1; FP 1 (0.6), TN 4 → recall 2/3, precision 2/3.
+    const up = tuningStats(parts, 0.55);
+    expect(up.confusion).toEqual({ tp: 2, fn: 1, fp: 1, tn: 4 });
+    expect(up.recall).toBeCloseTo(2 / 3, 12);
+    expect(up.precision).toBeCloseTo(2 / 3, 12);
+  });
+
+  it('ROC / PR / AUROC come from metrics.ts', () => {
+    // AUROC = P(d > g) + ½ P(tie) over 15 pairs: 0.9 beats 5, 0.7 beats 5, 0.5 beats 3 and ties 1 → 13.5/15 = 0.9
+    const s = tuningStats(parts, 0.5);
+    expect(s.auroc).toBeCloseTo(0.9, 12);
+    // distinct scores descending: 0.9, 0.7, 0.6, 0.5, 0.3, 0.2, 0.1 → 7 points + the (0, 0) start
+    expect(s.roc!.thresholds).toEqual([Infinity, 0.9, 0.7, 0.6, 0.5, 0.3, 0.2, 0.1]);
+    expect(s.roc!.tpr).toEqual([0, 1 / 3, 2 / 3, 2 / 3, 1, 1, 1, 1]);
+    expect(s.roc!.fpr).toEqual([0, 0, 0, 1 / 5, 2 / 5, 3 / 5, 4 / 5, 1]);
+    // PR at 0.5: TP 3, FP 2 → precision 0.6, recall 1 (the 4th point)
+    expect(s.pr!.thresholds[3]).toBe(0.5);
+    expect(s.pr!.precision[3]).toBeCloseTo(0.6, 12);
+    expect(s.pr!.recall[3]).toBe(1);
+    expect(nonFinite(s, '$', ROC_START)).toEqual([]);
+  });
+
+  it('per-defect-type recall, sorted by type, untyped last', () => {
+    // at 0.5: scratch 0.9 flagged, scratch 0.3 missed → 1/2; pit 0.6 → 1/1; untyped 0.2 missed → 0/1
+    const s = tuningStats([defect(0.9, 'scratch'), defect(0.3, 'scratch'), defect(0.6, 'pit'), defect(0.2), good(0.1)], 0.5);
+    expect(s.byDefectType).toEqual([
+      { defectType: 'pit', defects: 1, flagged: 1, missed: 0, recall: 1 },
+      { defectType: 'scratch', defects: 2, flagged: 1, missed: 1, recall: 0.5 },
+      { defectType: null, defects: 1, flagged: 0, missed: 1, recall: 0 },
+    ]);
+    expect(s.confusion).toEqual({ tp: 2, fn: 2, fp: 0, tn: 1 });
+  });
+
+  it('review load counts every scored part, reviewed or not', () => {
+    // reviewed: 0.9, 0.3, 0.6, 0.2, 0.1 → flagged at 0.5: 0.9, 0.6 (2)
+    // unreviewed: 0.1, 0.55, 0.7 → flagged: 0.55, 0.7 (2)  → 4 of 8 = 0.5
+    const s = tuningStats([defect(0.9, 'scratch'), defect(0.3, 'scratch'), defect(0.6, 'pit'), defect(0.2), good(0.1)], 0.5, { unreviewedScores: [0.1, 0.55, 0.7] });
+    expect(s.reviewLoad).toEqual({ flagged: 4, total: 8, share: 0.5 });
+    // only unreviewed parts: 1 of 2 flagged (0.5 ties → flagged)
+    expect(tuningStats([], 0.5, { unreviewedScores: [0.5, 0.4] }).reviewLoad).toEqual({ flagged: 1, total: 2, share: 0.5 });
+    // nothing scored at all
+    expect(tuningStats([], 0.5).reviewLoad).toEqual({ flagged: 0, total: 0, share: null });
+  });
+
+  it('histogram: fixed bins, the three series, log heights', () => {
+    // goods 0.1 ×3, defect 0.9, unreviewed 0.5, threshold 0.5; range = [0.1, 0.9]; 2 bins of 0.4:
+    // [0.1, 0.5) ← the three goods; [0.5, 0.9] ← the defect (0.9, closed last bin) and the unreviewed 0.5
+    const s = tuningStats([good(0.1), good(0.1), good(0.1), defect(0.9)], 0.5, { bins: 2, log: true, unreviewedScores: [0.5] });
+    const h = s.histogram;
+    expect(h.edges).toEqual([0.1, 0.5, 0.9]);
+    expect(h.counts).toEqual({ good: [3, 0], defect: [0, 1], unreviewed: [0, 1] });
+    expect(h.log).toBe(true);
+    expect(h.heights.good[0]).toBeCloseTo(Math.log10(4), 12);
+    expect(h.heights.defect[1]).toBeCloseTo(Math.log10(2), 12);
+    expect(h.maxHeight).toBeCloseTo(Math.log10(4), 12);
+    const lin = tuningStats([good(0.1), good(0.1), good(0.1), defect(0.9)], 0.5, { bins: 2 }).histogram;
+    expect(lin.heights).toEqual(lin.counts);
+    // a custom range clamps outliers into the end bins
+    expect(tuningStats([good(-5), defect(50)], 0.5, { bins: 4, range: [0, 1] }).histogram.counts).toEqual({ good: [1, 0, 0, 0], defect: [0, 0, 0, 1], unreviewed: [0, 0, 0, 0] });
+  });
+
+  it('all scores equal: defined everywhere', () => {
+    // defects 1, 1; goods 1, 1, 1; threshold 1 → all flagged: TP 2, FP 3, recall 1, precision 2/5, AUROC ½ (all ties).
+    // Histogram range [0.5, 1.5] (unit range around the common value), 4 bins of 0.25 → bin 2.
+    const s = tuningStats([defect(1), defect(1), good(1), good(1), good(1)], 1, { bins: 4 });
+    expect(s.confusion).toEqual({ tp: 2, fn: 0, fp: 3, tn: 0 });
+    expect(s).toMatchObject({ recall: 1, precision: 0.4, goodPassed: 0, auroc: 0.5 });
+    expect(s.histogram.edges).toEqual([0.5, 0.75, 1, 1.25, 1.5]);
+    expect(s.histogram.counts.good).toEqual([0, 0, 3, 0]);
+    expect(s.zeroMiss).toMatchObject({ status: 'ok', raw: 1, threshold: 1, pg0: 0 });
+    expect(nonFinite(s, '$', ROC_START)).toEqual([]);
+  });
+
+  it('no defects reviewed yet: recall / PR / AUROC null, zero-miss says so, nothing NaN', () => {
+    const s = tuningStats([good(0.1), good(0.4), good(0.6)], 0.5, { margin: { kind: 'spread', value: 0.5 } });
+    expect(s).toMatchObject({ defects: 0, goods: 3, recall: null, pr: null, roc: null, auroc: null, byDefectType: [], zeroMiss: { status: 'no-defects' } });
+    // FP 1 (0.6), TN 2 → precision 0/1 = 0 (something is flagged), false alarms 1/3
+    expect(s.confusion).toEqual({ tp: 0, fn: 0, fp: 1, tn: 2 });
+    expect(s.precision).toBe(0);
+    expect(s.falseAlarmRate).toBeCloseTo(1 / 3, 12);
+    expect(nonFinite(s)).toEqual([]);
+    // and nothing at all
+    const none = tuningStats([], 0.5);
+    expect(none).toMatchObject({ reviewed: 0, recall: null, precision: null, falseAlarmRate: null, goodPassed: null, zeroMiss: { status: 'no-defects' } });
+    expect(nonFinite(none)).toEqual([]);
+  });
+
+  it('no good parts: precision defined, good-part rates null', () => {
+    // defects 0.4, 0.6 at 0.5: TP 1, FN 1 → recall ½, precision 1/1
+    const s = tuningStats([defect(0.4), defect(0.6)], 0.5);
+    expect(s).toMatchObject({ recall: 0.5, precision: 1, falseAlarmRate: null, goodPassed: null, roc: null, auroc: null });
+    expect(s.zeroMiss).toMatchObject({ status: 'ok', raw: 0.4, pg0: null });
+    expect(nonFinite(s)).toEqual([]);
+  });
+
+  it('zero-miss with the margin and minDefects passed through', () => {
+    // raw 0.5, absolute 0.1 → 0.4, pg0 3/5 (see zeroMissThreshold above); minDefects 4 > 3 defects → fewDefects
+    const s = tuningStats(parts, 0.5, { margin: { kind: 'absolute', value: 0.1 }, minDefects: 4 });
+    expect(s.zeroMiss).toMatchObject({ status: 'ok', raw: 0.5, fewDefects: true, minDefects: 4 });
+    if (s.zeroMiss.status === 'ok') expect(s.zeroMiss.pg0).toBeCloseTo(0.6, 12);
+  });
+
+  it('rejects bad input', () => {
+    expect(() => tuningStats([good(NaN)], 0.5)).toThrow(/parts\[0\]\.score must be a finite number/);
+    expect(() => tuningStats([{ score: 1, verdict: 'maybe' as 'good', defectType: null }], 0.5)).toThrow(/verdict must be 'good' or 'defect'/);
+    expect(() => tuningStats([], NaN)).toThrow(/threshold must be a finite number/);
+    expect(() => tuningStats([], 0.5, { unreviewedScores: [1, NaN] })).toThrow(/unreviewedScores\[1\]/);
+    expect(() => tuningStats([], 0.5, { bins: 0 })).toThrow(/bins/);
+    expect(() => tuningStats([], 0.5, { range: [1, 1] })).toThrow(/range/);
+  });
+});
+
+describe('bandStats (pass / human review / reject)', () => {
+  // defects 0.9, 0.45, 0.65; goods 0.2, 0.5, 0.85; unreviewed 0.3, 0.7, 0.95; pass 0.5, reject 0.8
+  const parts = [defect(0.9), defect(0.45), defect(0.65), good(0.2), good(0.5), good(0.85)];
+  const unreviewedScores = [0.3, 0.7, 0.95];
+
+  it('counts per band; defects in the pass band are misses; ties go up a band', () => {
+    // pass   (< 0.5):       defect 0.45 (MISSED), good 0.2, unreviewed 0.3
+    // review ([0.5, 0.8)):  good 0.5 (tie with pass → reviewed), defect 0.65, unreviewed 0.7
+    // reject (>= 0.8):      defect 0.9, good 0.85 (a good part rejected), unreviewed 0.95
+    const b = bandStats(parts, 0.5, 0.8, { unreviewedScores });
+    expect(b.passBand).toEqual({ total: 3, good: 1, defect: 1, unreviewed: 1 });
+    expect(b.reviewBand).toEqual({ total: 3, good: 1, defect: 1, unreviewed: 1 });
+    expect(b.rejectBand).toEqual({ total: 3, good: 1, defect: 1, unreviewed: 1 });
+    expect(b).toMatchObject({ pass: 0.5, reject: 0.8, missed: 1, goodRejected: 1 });
+    expect(b.reviewShare).toBeCloseTo(1 / 3, 12);
+    // a score exactly at the reject threshold is rejected
+    expect(bandStats([good(0.8)], 0.5, 0.8).rejectBand.good).toBe(1);
+  });
+
+  it('pass = reject: no review band; reject below pass is refused; empty is defined', () => {
+    const b = bandStats(parts, 0.5, 0.5);
+    expect(b.reviewBand.total).toBe(0);
+    expect(b.missed).toBe(1);
+    expect(() => bandStats(parts, 0.8, 0.5)).toThrow(/must not be below the pass threshold/);
+    expect(bandStats([], 0.5, 0.8)).toMatchObject({ missed: 0, goodRejected: 0, reviewShare: null });
+  });
+});
