@@ -1,12 +1,12 @@
 /**
  * Crash safety: a child process doing real work on a project (import, fit, score, verdict
- * batches, refit) is killed with SIGKILL at random moments, 50+ times. After every kill the
+ * batches, refit, report export) is killed with SIGKILL at random moments, 50+ times. After every kill the
  * project opens, `PRAGMA integrity_check` is ok, the audit chain verifies, every verdict the
  * child acknowledged is in the database, and the active model file loads and matches its
  * recorded checksum.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -69,9 +69,9 @@ describe.skipIf(!have)('kill -9 at random points', () => {
   }, 300_000);
   afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-  it(`survives ${KILLS} SIGKILLs in the middle of import, fit, score, verdict batches and refits`, async () => {
+  it(`survives ${KILLS} SIGKILLs in the middle of import, fit, score, verdict batches, refits and report exports`, async () => {
     const rng = new Rng(2026);
-    const ops = ['verdicts', 'refit', 'import', 'fit', 'score'];
+    const ops = ['verdicts', 'refit', 'import', 'fit', 'score', 'report'];
     const acked: number[] = [];
     const tally: Record<string, { killed: number; finished: number }> = {};
     // How long each kind of work takes here, measured by one uninterrupted run each.
@@ -107,6 +107,13 @@ describe.skipIf(!have)('kill -9 at random points', () => {
         expect(active).not.toBeNull();
         const m = await svc.loadModelFile(active!.version);
         expect(m.bank.length).toBeGreaterThan(0);
+        // Reports are written whole or not at all.
+        const exports = path.join(dir, 'exports');
+        for (const f of existsSync(exports) ? readdirSync(exports).filter((x) => x.endsWith('.pdf')) : []) {
+          const pdf = readFileSync(path.join(exports, f));
+          expect(pdf.subarray(0, 5).toString('latin1'), f).toBe('%PDF-');
+          expect(pdf.subarray(-1024).toString('latin1'), f).toContain('%%EOF');
+        }
       } finally {
         svc.close();
       }

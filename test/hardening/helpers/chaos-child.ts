@@ -5,7 +5,7 @@
  * of the work.
  *
  * usage: node --import tsx chaos-child.ts <project-dir> <op> <seed>
- *   op: import | fit | refit | verdicts | score
+ *   op: import | fit | refit | verdicts | score | report
  */
 import path from 'node:path';
 import { writeFile, mkdir } from 'node:fs/promises';
@@ -13,6 +13,7 @@ import sharp from 'sharp';
 import { renderPart } from '../../../src-main/services/demo';
 import { EngineClient } from '../../../src-main/jobs/engine-client';
 import { ProjectService } from '../../../src-main/services/project-service';
+import { exportReport } from '../../../src-main/services/report';
 
 const [dir, op, seedText] = process.argv.slice(2);
 const seed = Number(seedText);
@@ -35,11 +36,14 @@ try {
     await svc.importImages([folder], 'inspect', 'chaos');
   } else if (op === 'fit') {
     await svc.fit(engine, {}, 'chaos');
+  } else if (op === 'report') {
+    await exportReport(svc, path.join(dir!, 'exports', `report-${seed}.pdf`), { kensaVersion: 'chaos' });
   } else if (op === 'score') {
     await svc.score(engine);
   } else if (op === 'verdicts' || op === 'refit') {
     const queue = svc.queue().filter((q) => q.score !== null);
-    for (let i = 0; i < Math.min(queue.length, 40); i++) {
+    // (After a fit finishes, the new model has no scores yet: then there is nothing to review.)
+    for (let i = 0; queue.length > 0 && i < (op === 'verdicts' ? 300 : Math.min(queue.length, 40)); i++) {
       const q = queue[(seed + i) % queue.length]!;
       const v = svc.verdict({ imageId: q.image.id, verdict: q.flagged && i % 2 === 0 ? 'good' : 'defect' }, 'chaos');
       out(`ack verdict ${v.id}`);
