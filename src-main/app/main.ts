@@ -16,6 +16,8 @@
  * - the renderer ships a strict Content-Security-Policy (src-renderer/index.html).
  */
 import { app, BrowserWindow, dialog, session, type WebContents } from 'electron';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { registerIpc } from '../ipc/handlers';
@@ -48,6 +50,25 @@ function guard(contents: WebContents): void {
   });
   contents.on('will-attach-webview', (event) => event.preventDefault());
   contents.setWindowOpenHandler(() => ({ action: 'deny' }));
+}
+
+/**
+ * Audit reports to PDF with Chromium's own printer (webContents.printToPDF): the report HTML
+ * (self-contained, no scripts) is loaded from a temporary file into a hidden, sandboxed,
+ * script-less window, printed, and the window and file are removed.
+ */
+async function printPdf(html: string): Promise<Uint8Array> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'kensa-print-'));
+  const file = path.join(dir, 'report.html');
+  const win = new BrowserWindow({ show: false, webPreferences: { ...secureWebPreferences(preloadPath), preload: undefined, javascript: false } });
+  try {
+    await writeFile(file, html);
+    await win.loadFile(file);
+    return await win.webContents.printToPDF({ printBackground: true, preferCSSPageSize: true });
+  } finally {
+    win.destroy();
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 /** `--project DIR` / `--project=DIR` from the command line, if given. */
@@ -131,7 +152,7 @@ if (!app.requestSingleInstanceLock()) {
       const projectDir = projectArg(process.argv);
       // Settings live where the browser workstation keeps them too (KENSA_CONFIG_DIR, else
       // ~/.config/kensa), so both shells share the reviewer name and recent projects.
-      workstation = await createWorkstation({ shell: 'electron', ...(projectDir ? { projectDir } : {}) });
+      workstation = await createWorkstation({ shell: 'electron', printPdf, ...(projectDir ? { projectDir } : {}) });
       unregisterIpc = registerIpc(workstation, () => mainWindow, appPage);
 
       createWindow();

@@ -82,6 +82,8 @@ export interface ReportOptions {
   generatedAt?: string;
   /** Thumbnails of flagged and missed parts at most (default 60; 0 = none). */
   maxThumbnails?: number;
+  /** PDF printer for the HTML (Electron's printToPDF in the app); default: headless Chromium. */
+  printPdf?: (html: string) => Promise<Uint8Array>;
 }
 
 export interface ReportThreshold {
@@ -1040,7 +1042,11 @@ export async function exportReport(svc: ProjectService, outFile: string, opts: R
   const model = await buildReport(svc, opts);
   await mkdir(path.dirname(file), { recursive: true });
   let bytes: number;
-  if (format === 'pdf') {
+  if (format === 'pdf' && opts.printPdf) {
+    const pdf = await opts.printPdf(reportHtml(model));
+    await writeFileAtomic(file, pdf);
+    bytes = pdf.length;
+  } else if (format === 'pdf') {
     await writeReportPdf(reportHtml(model), file);
     bytes = (await readFile(file)).length;
   } else {

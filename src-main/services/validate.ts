@@ -154,9 +154,47 @@ export function validateArgs<M extends ApiMethod>(method: M, raw: unknown): Args
     case 'regions.export':
       only(m, o, []);
       return {} as ArgsOf<M>;
-    case 'threshold.set':
-      only(m, o, ['value', 'reason']);
-      return { value: num(m, o, 'value', -1e9, 1e9)!, reason: str(m, o, 'reason', { max: 2000 })!.trim() } as ArgsOf<M>;
+    case 'threshold.set': {
+      only(m, o, ['value', 'reason', 'margin', 'marginKind', 'reviewUpper']);
+      const value = num(m, o, 'value', -1e9, 1e9)!;
+      const margin = o.margin === null ? null : (num(m, o, 'margin', 0, 1e9, true) ?? null);
+      const marginKind = o.marginKind === null ? null : (oneOf(m, o, 'marginKind', ['absolute', 'spread'] as const, true) ?? null);
+      if ((margin === null) !== (marginKind === null)) fail(m, '"margin" and "marginKind" go together');
+      const reviewUpper = o.reviewUpper === null ? null : (num(m, o, 'reviewUpper', -1e9, 1e9, true) ?? null);
+      if (reviewUpper !== null && reviewUpper <= value) fail(m, '"reviewUpper" (reject threshold) must be above "value"');
+      return { value, reason: str(m, o, 'reason', { max: 2000 })!.trim(), margin, marginKind, reviewUpper } as ArgsOf<M>;
+    }
+    case 'threshold.stats': {
+      only(m, o, ['threshold', 'margin', 'reject', 'log', 'bins']);
+      const out: Record<string, unknown> = {};
+      const t = num(m, o, 'threshold', -1e9, 1e9, true);
+      if (t !== undefined) out.threshold = t;
+      if (o.margin !== undefined) {
+        const mo = obj(m, o.margin);
+        only(`${m} margin`, mo, ['kind', 'value']);
+        out.margin = { kind: oneOf(`${m} margin`, mo, 'kind', ['absolute', 'spread'] as const)!, value: num(`${m} margin`, mo, 'value', 0, 1e9)! };
+      }
+      if (o.reject !== undefined && o.reject !== null) out.reject = num(m, o, 'reject', -1e9, 1e9);
+      if (o.log !== undefined) {
+        if (typeof o.log !== 'boolean') fail(m, '"log" must be true or false');
+        out.log = o.log;
+      }
+      const bins = int(m, o, 'bins', 2, 400, true);
+      if (bins !== undefined) out.bins = bins;
+      return out as ArgsOf<M>;
+    }
+    case 'report.export': {
+      only(m, o, ['format', 'from', 'to']);
+      const format = oneOf(m, o, 'format', ['pdf', 'html', 'csv', 'json'] as const)!;
+      const date = (k: string): string | undefined => {
+        const v = str(m, o, k, { optional: true, max: 40 });
+        if (v !== undefined && Number.isNaN(Date.parse(v))) fail(m, `"${k}" must be a date (YYYY-MM-DD) or an ISO timestamp`);
+        return v;
+      };
+      const from = date('from');
+      const to = date('to');
+      return { format, ...(from === undefined ? {} : { from }), ...(to === undefined ? {} : { to }) } as ArgsOf<M>;
+    }
     case 'models.rollback':
       only(m, o, ['version', 'reason']);
       return { version: int(m, o, 'version', 1, 1e9)!, reason: str(m, o, 'reason', { max: 2000 })!.trim() } as ArgsOf<M>;

@@ -33,11 +33,14 @@ import type {
   ProjectState,
   QueueEntry,
   ResultOf,
+  TuningData,
 } from '../shared/api';
 import { API_METHODS } from '../shared/api';
 import { isKensaError, KensaError } from '../shared/errors';
 import { KENSA_VERSION } from '../shared/version';
-import { getImage, getScore, verdictHistory, type ModelRecord, type Verdict } from '../store/index';
+import { getImage, getScore, thresholdHistory, verdictHistory, type ModelRecord, type Verdict } from '../store/index';
+import { exportReport } from './report';
+import { bandStats, tuningStats } from './threshold';
 import { writeDemoImages } from './demo';
 import { mapScaleMax, ProjectService, type Engine, type QueueItem } from './project-service';
 import { validateArgs } from './validate';
@@ -54,6 +57,8 @@ export interface WorkstationOptions {
   configDir?: string;
   /** Open this project at start. */
   projectDir?: string;
+  /** Prints report HTML to PDF bytes (Electron: webContents.printToPDF); default: headless Chromium. */
+  printPdf?: (html: string) => Promise<Uint8Array>;
 }
 
 interface Settings {
@@ -87,6 +92,7 @@ class WorkstationImpl implements Workstation {
   constructor(
     private readonly shell: 'electron' | 'browser',
     private readonly configDir: string,
+    private readonly printPdf?: (html: string) => Promise<Uint8Array>,
   ) {
     this.handlers = this.makeHandlers();
   }
@@ -527,10 +533,27 @@ class WorkstationImpl implements Workstation {
         this.emitState();
         return this.entryFor(imageId);
       },
-      'threshold.set': async ({ value, reason }) => {
-        this.need().setThreshold(value, reason, this.reviewer());
+      'threshold.set': async ({ value, reason, margin, marginKind, reviewUpper }) => {
+        this.need().setThreshold(value, reason, this.reviewer(), {
+          ...(margin != null && marginKind != null ? { margin, marginKind } : {}),
+          ...(reviewUpper != null ? { reviewUpper } : {}),
+        });
         this.emitState();
         return this.state();
+      },
+      'threshold.stats': async (a) => this.tuning(a),
+      'report.export': async ({ format, from, to }) => {
+        const p = this.need();
+        const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+        const out = path.join(p.dir, 'exports', `audit-report-${stamp}.${format}`);
+        const r = await exportReport(p, out, {
+          kensaVersion: KENSA_VERSION,
+          ...(from ? { from } : {}),
+          ...(to ? { to } : {}),
+          ...(this.printPdf ? { printPdf: this.printPdf } : {}),
+        });
+        const data = r.bytes <= 50 * 1024 * 1024 ? (await readFile(r.file)).toString('base64') : null;
+        return { file: r.file, format: r.format, bytes: r.bytes, parts: r.parts, auditOk: r.auditOk, dataBase64: data };
       },
       'models.rollback': async ({ version, reason }) => {
         if (this.job) throw new KensaError('CONFLICT', 'a job is running: wait for it before rolling back');
@@ -550,6 +573,72 @@ class WorkstationImpl implements Workstation {
     if (n === null || this.job || p.pendingRefit().length < n) return;
     // A refit that cannot start now is started by hand later; the verdict itself stands.
     this.handlers['jobs.refit']({}).catch(() => undefined);
+  }
+
+  private tuning(a: ArgsOf<'threshold.stats'>): TuningData {
+    const p = this.need();
+    const model = p.activeModel();
+    const q = p.queue().filter((x) => x.score !== null);
+    const inForce = p.threshold();
+    const threshold = a.threshold ?? inForce?.value ?? Math.max(0, ...q.map((x) => x.score!));
+    const parts = q.filter((x) => x.verdict?.verdict).map((x) => ({ score: x.score!, verdict: x.verdict!.verdict!, defectType: x.verdict!.defectType }));
+    const unreviewedScores = q.filter((x) => !x.verdict?.verdict).map((x) => x.score!);
+    const s = tuningStats(parts, threshold, {
+      unreviewedScores,
+      minDefects: p.settings().minDefectsForZeroMiss,
+      ...(a.margin ? { margin: a.margin } : {}),
+      ...(a.bins !== undefined ? { bins: a.bins } : {}),
+      ...(a.log !== undefined ? { log: a.log } : {}),
+    });
+    const finite = (xs: number[]): (number | null)[] => xs.map((x) => (Number.isFinite(x) ? x : null));
+    const zm = s.zeroMiss;
+    const defectScores = parts.filter((x) => x.verdict === 'defect').map((x) => x.score);
+    const bands = a.reject != null ? bandStats(parts, threshold, a.reject, { unreviewedScores }) : null;
+    return {
+      threshold,
+      modelVersion: model?.version ?? null,
+      reviewed: s.reviewed,
+      defects: s.defects,
+      goods: s.goods,
+      confusion: s.confusion,
+      recall: s.recall,
+      precision: s.precision,
+      falseAlarmRate: s.falseAlarmRate,
+      goodPassed: s.goodPassed,
+      reviewLoad: s.reviewLoad,
+      byDefectType: s.byDefectType,
+      roc: s.roc ? { fpr: s.roc.fpr, tpr: s.roc.tpr, thresholds: finite(s.roc.thresholds) } : null,
+      pr: s.pr ? { precision: s.pr.precision, recall: s.pr.recall, thresholds: finite(s.pr.thresholds) } : null,
+      auroc: s.auroc,
+      histogram: s.histogram,
+      zeroMiss:
+        zm.status === 'no-defects'
+          ? zm
+          : {
+              status: 'ok',
+              raw: zm.raw,
+              threshold: zm.threshold,
+              margin: zm.margin,
+              spread: zm.spread,
+              pg0: zm.pg0,
+              pg0Raw: zm.pg0Raw,
+              weakestDefectScore: defectScores[zm.weakestDefect]!,
+              marginToWeakest: zm.marginToWeakest,
+              defects: zm.defects,
+              goods: zm.goods,
+              fewDefects: zm.fewDefects,
+              minDefects: zm.minDefects,
+            },
+      bands,
+      history: thresholdHistory(p.db, model?.version ?? null).map((t) => ({
+        value: t.value,
+        reason: t.reason,
+        setBy: t.setBy,
+        createdAt: t.createdAt,
+        modelVersion: t.modelVersion,
+        reviewUpper: t.reviewUpper,
+      })),
+    };
   }
 
   private async info(): Promise<AppInfo> {
@@ -575,7 +664,7 @@ class WorkstationImpl implements Workstation {
 }
 
 export async function createWorkstation(opts: WorkstationOptions): Promise<Workstation> {
-  const w = new WorkstationImpl(opts.shell, opts.configDir ?? configDirDefault());
+  const w = new WorkstationImpl(opts.shell, opts.configDir ?? configDirDefault(), opts.printPdf);
   await w.init(opts.projectDir);
   return w;
 }

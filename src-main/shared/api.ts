@@ -76,6 +76,83 @@ export interface ProjectState {
   job: JobProgress | null;
 }
 
+/** Threshold tuning over the reviewed parts of the active model (services/threshold.ts). */
+export interface TuningData {
+  threshold: number;
+  modelVersion: number | null;
+  reviewed: number;
+  defects: number;
+  goods: number;
+  /** TP = defect flagged, FN = defect passed (MISSED), FP = good flagged, TN = good passed. */
+  confusion: { tp: number; fn: number; fp: number; tn: number };
+  recall: number | null;
+  precision: number | null;
+  falseAlarmRate: number | null;
+  goodPassed: number | null;
+  /** Share of ALL scored parts (reviewed or not) flagged at the threshold. */
+  reviewLoad: { flagged: number; total: number; share: number | null };
+  byDefectType: { defectType: string | null; defects: number; flagged: number; missed: number; recall: number }[];
+  /** Curves; the first ROC/PR threshold is null (= +∞, nothing flagged). Null without both classes. */
+  roc: { fpr: number[]; tpr: number[]; thresholds: (number | null)[] } | null;
+  pr: { precision: number[]; recall: number[]; thresholds: (number | null)[] } | null;
+  auroc: number | null;
+  /** bins + 1 ascending edges; heights are the counts, or log10(1 + count) when `log`. */
+  histogram: {
+    edges: number[];
+    counts: { good: number[]; defect: number[]; unreviewed: number[] };
+    heights: { good: number[]; defect: number[]; unreviewed: number[] };
+    log: boolean;
+    maxHeight: number;
+  };
+  zeroMiss:
+    | { status: 'no-defects' }
+    | {
+        status: 'ok';
+        raw: number;
+        threshold: number;
+        margin: number;
+        spread: number | null;
+        pg0: number | null;
+        pg0Raw: number | null;
+        weakestDefectScore: number;
+        marginToWeakest: number;
+        defects: number;
+        goods: number;
+        fewDefects: boolean;
+        minDefects: number;
+      };
+  /** With a reject threshold: the pass / human review / reject bands. */
+  bands: {
+    pass: number;
+    reject: number;
+    passBand: BandCountsData;
+    reviewBand: BandCountsData;
+    rejectBand: BandCountsData;
+    missed: number;
+    goodRejected: number;
+    reviewShare: number | null;
+  } | null;
+  history: ThresholdInfo[];
+}
+
+export interface BandCountsData {
+  total: number;
+  good: number;
+  defect: number;
+  unreviewed: number;
+}
+
+export interface ReportExport {
+  /** Where the report was written (inside the project's exports/ folder). */
+  file: string;
+  format: 'pdf' | 'html' | 'csv' | 'json';
+  bytes: number;
+  parts: number;
+  auditOk: boolean;
+  /** The file itself (base64) when under 50 MB, so a browser can offer it as a download. */
+  dataBase64: string | null;
+}
+
 export interface ImportSummary {
   added: number;
   existing: number;
@@ -209,7 +286,18 @@ export interface ApiMethods {
   };
   'review.undo': { args: { imageId: number }; result: QueueEntry };
 
-  'threshold.set': { args: { value: number; reason: string }; result: ProjectState };
+  'threshold.set': {
+    args: { value: number; reason: string; margin?: number | null; marginKind?: 'absolute' | 'spread' | null; reviewUpper?: number | null };
+    result: ProjectState;
+  };
+  /** Tuning figures at a candidate threshold (default: the one in force); nothing is saved. */
+  'threshold.stats': {
+    args: { threshold?: number; margin?: { kind: 'absolute' | 'spread'; value: number }; reject?: number | null; log?: boolean; bins?: number };
+    result: TuningData;
+  };
+
+  /** Writes the audit report (period optional) into exports/ and returns it. */
+  'report.export': { args: { format: 'pdf' | 'html' | 'csv' | 'json'; from?: string; to?: string }; result: ReportExport };
 
   'models.rollback': { args: { version: number; reason: string }; result: ProjectState };
 
@@ -245,6 +333,8 @@ export const API_METHODS = [
   'review.verdict',
   'review.undo',
   'threshold.set',
+  'threshold.stats',
+  'report.export',
   'models.rollback',
   'regions.export',
 ] as const satisfies readonly ApiMethod[];

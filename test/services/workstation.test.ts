@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ApiResult, JobEvent, KensaEvent, MapData, ProjectState, QueueEntry } from '../../src-main/shared/api';
+import type { ApiResult, JobEvent, KensaEvent, MapData, ProjectState, QueueEntry, ReportExport, TuningData } from '../../src-main/shared/api';
 import { writeDemoImages } from '../../src-main/services/demo';
 import { createWorkstation, type Workstation } from '../../src-main/services/workstation';
 
@@ -119,6 +119,42 @@ describe.skipIf(!have)('Workstation (API main side)', () => {
     const flagged = await ok<QueueEntry[]>('review.queue', { filter: 'flagged' });
     expect(flagged.length).toBe(q.filter((e) => e.score! >= mid).length);
     expect((await ok<QueueEntry[]>('review.queue', { filter: 'defect' })).map((e) => e.imageId)).toEqual([q[0]!.imageId]);
+  });
+
+  it('tuning figures at a candidate threshold, zero-miss with a margin, bands, and a threshold with its margin', async () => {
+    const q = await ok<QueueEntry[]>('review.queue', {});
+    // Review two more parts: the lowest-scoring defect candidate as a defect, one low part as good.
+    await ok('review.verdict', { imageId: q[q.length - 1]!.imageId, verdict: 'good' });
+    await ok('review.verdict', { imageId: q[2]!.imageId, verdict: 'defect', defectType: 'pit' });
+    const t = await ok<TuningData>('threshold.stats', { margin: { kind: 'absolute', value: 0.05 }, reject: q[0]!.score! + 1, log: true, bins: 20 });
+    expect(t.defects).toBe(2);
+    expect(t.goods).toBe(1);
+    expect(t.confusion.tp + t.confusion.fn).toBe(2);
+    expect(t.histogram.edges).toHaveLength(21);
+    expect(t.histogram.log).toBe(true);
+    expect(t.zeroMiss.status).toBe('ok');
+    if (t.zeroMiss.status === 'ok') {
+      expect(t.zeroMiss.raw).toBeCloseTo(Math.min(q[0]!.score!, q[2]!.score!), 10);
+      expect(t.zeroMiss.threshold).toBeCloseTo(t.zeroMiss.raw - 0.05, 10);
+      expect(t.zeroMiss.fewDefects).toBe(true); // 2 < 3 (project setting)
+    }
+    expect(t.roc!.thresholds[0]).toBeNull(); // +∞ travels as null
+    expect(t.bands!.rejectBand.total).toBe(0);
+    const s = await ok<ProjectState>('threshold.set', { value: t.zeroMiss.status === 'ok' ? t.zeroMiss.threshold : 1, reason: 'zero-miss minus 0.05', margin: 0.05, marginKind: 'absolute' });
+    expect(s.threshold?.reason).toBe('zero-miss minus 0.05');
+    expect((await err('threshold.set', { value: 1, reason: 'x', margin: 0.1 })).message).toMatch(/go together/);
+    const again = await ok<TuningData>('threshold.stats', {});
+    expect(again.history[again.history.length - 1]!.reason).toBe('zero-miss minus 0.05');
+  });
+
+  it('exports the audit report (HTML and PDF) into the project', async () => {
+    const html = await ok<ReportExport>('report.export', { format: 'html' });
+    expect(html.file.startsWith(path.join(tmp, 'demo', 'exports'))).toBe(true);
+    expect(Buffer.from(html.dataBase64!, 'base64').toString('utf8')).toContain('Sample: machined washers');
+    expect(html.auditOk).toBe(true);
+    const pdf = await ok<ReportExport>('report.export', { format: 'pdf' });
+    expect(Buffer.from(pdf.dataBase64!, 'base64').subarray(0, 5).toString('latin1')).toBe('%PDF-');
+    expect((await err('report.export', { format: 'docx' })).message).toMatch(/"format" must be one of/);
   });
 
   it('refit from good verdicts on flagged parts, then rollback', async () => {
