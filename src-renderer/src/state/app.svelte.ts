@@ -1,0 +1,174 @@
+/**
+ * App/session state and the wiring between the others: which screen is shown, the reviewer,
+ * which overlay has the keyboard, the event-channel connection, and what happens when the
+ * main side reports a project change or a finished job.
+ */
+import type { AppInfo, KensaEvent, ProjectState } from '../../../src-main/shared/api';
+import { api, describeError, onConnection, onEvent, onReconnect, type ConnectionStatus } from '../lib/api';
+import { clearParts } from '../lib/parts';
+import { imports } from './imports.svelte';
+import { JOB_LABEL, jobs, type JobOutcome } from './jobs.svelte';
+import { project } from './project.svelte';
+import { queue } from './queue.svelte';
+import { toasts } from './toasts.svelte';
+
+export type View = 'start' | 'import' | 'fit' | 'review' | 'threshold' | 'models';
+
+export const VIEW_LABEL: Record<View, string> = {
+  start: 'Projects',
+  import: 'Import',
+  fit: 'Fit & score',
+  review: 'Review',
+  threshold: 'Threshold',
+  models: 'Models',
+};
+
+/** Overlays that take the keyboard while open (the global shortcuts stand back). */
+export type Overlay = 'help' | 'defect' | 'dialog';
+
+export class AppState {
+  info = $state.raw<AppInfo | null>(null);
+  view = $state<View>('start');
+  overlay = $state<Overlay | null>(null);
+  connection = $state<ConnectionStatus>('open');
+  booted = $state(false);
+  bootError = $state<{ title: string; message: string } | null>(null);
+
+  readonly reviewer = $derived(this.info?.reviewer ?? null);
+
+  private wired = false;
+  private openedDir: string | null = null;
+
+  async boot(): Promise<void> {
+    if (!this.wired) {
+      this.wired = true;
+      onEvent((e) => this.onEvent(e));
+      onConnection((s) => (this.connection = s));
+      onReconnect(() => void this.resync());
+      jobs.onFinished((o) => void this.afterJob(o));
+    }
+    this.bootError = null;
+    try {
+      this.info = await api.app.info();
+      const st = await api.projects.state();
+      if (st) this.opened(st);
+      else this.view = 'start';
+    } catch (e) {
+      const d = describeError(e);
+      this.bootError = { title: d.title, message: d.message };
+    } finally {
+      this.booted = true;
+    }
+  }
+
+  async setReviewer(name: string): Promise<void> {
+    this.info = await api.app.setReviewer({ name });
+  }
+
+  /** Refreshes the workstation info (recent projects) without touching the view. */
+  async refreshInfo(): Promise<void> {
+    try {
+      this.info = await api.app.info();
+    } catch {
+      // keep the old info; the next call will report a real problem
+    }
+  }
+
+  go(view: View): void {
+    if (view !== 'start' && !project.isOpen) return;
+    this.view = view;
+  }
+
+  /** A project was opened or created: reset the per-project state and show a useful screen. */
+  opened(st: ProjectState): void {
+    if (this.openedDir !== st.dir) imports.reset();
+    this.openedDir = st.dir;
+    project.set(st);
+    queue.reset();
+    clearParts();
+    jobs.sync(st.job);
+    this.view = defaultView(st);
+    void queue.load().catch((e) => toasts.error(e));
+    void this.refreshInfo();
+  }
+
+  async closeProject(): Promise<void> {
+    await project.close();
+    queue.reset();
+    clearParts();
+    this.view = 'start';
+    void this.refreshInfo();
+  }
+
+  private onEvent(e: KensaEvent): void {
+    if (e.topic === 'job') {
+      jobs.handle(e.event);
+      return;
+    }
+    const before = project.state;
+    // A create/open/demo call is in flight: its own result opens the project (the events
+    // on the way show it half-made, e.g. a sample project before its parts exist).
+    if (project.busy !== false && project.busy !== 'close') return;
+    project.set(e.state);
+    if (e.state === null) {
+      if (before !== null) {
+        queue.reset();
+        this.view = 'start';
+      }
+      return;
+    }
+    if (before === null || before.dir !== e.state.dir) {
+      this.opened(e.state);
+      return;
+    }
+    if (!jobs.progress && e.state.job) jobs.sync(e.state.job);
+    const beforeModel = before.activeModel?.version ?? null;
+    const afterModel = e.state.activeModel?.version ?? null;
+    const thresholdChanged = (before.threshold?.value ?? null) !== (e.state.threshold?.value ?? null);
+    if (beforeModel !== afterModel) clearParts();
+    if (beforeModel !== afterModel || thresholdChanged || before.counts.scored !== e.state.counts.scored || before.counts.inspect !== e.state.counts.inspect) {
+      void queue.load().catch(() => {});
+    }
+  }
+
+  /** After the event channel came back: events may have been missed. */
+  private async resync(): Promise<void> {
+    try {
+      const st = await project.refresh();
+      jobs.sync(st?.job ?? null);
+      if (st) await queue.load();
+    } catch {
+      // reported by the next call
+    }
+  }
+
+  private async afterJob(o: JobOutcome): Promise<void> {
+    const label = JOB_LABEL[o.kind];
+    if (o.status === 'done') {
+      clearParts();
+      if (o.kind === 'refit' && o.dropped !== undefined) {
+        toasts.success(`${label} finished`, `${o.dropped} flagged part${o.dropped === 1 ? '' : 's'} dropped below the threshold.`);
+      } else {
+        toasts.success(`${label} finished`, o.summary);
+      }
+    } else if (o.status === 'cancelled') {
+      toasts.info(`${label} cancelled`, 'The previous model stays active.');
+    } else if (o.error) {
+      toasts.push({ kind: 'error', title: `${label} failed`, message: o.error.message, code: o.error.code, ...(o.error.file ? { file: o.error.file } : {}) });
+    }
+    try {
+      await project.refresh();
+      await queue.load();
+    } catch (e) {
+      toasts.error(e);
+    }
+  }
+}
+
+export function defaultView(st: ProjectState): View {
+  if (st.counts.train + st.counts.inspect === 0) return 'import';
+  if (!st.activeModel || st.counts.scored === 0) return 'fit';
+  return 'review';
+}
+
+export const app = new AppState();
