@@ -71,6 +71,13 @@ async function printPdf(html: string): Promise<Uint8Array> {
   }
 }
 
+/** The native folder dialog, attached to the main window. */
+async function pickFolder(title: string): Promise<string | null> {
+  const opts = { title, properties: ['openDirectory', 'createDirectory'] as ('openDirectory' | 'createDirectory')[] };
+  const r = mainWindow ? await dialog.showOpenDialog(mainWindow, opts) : await dialog.showOpenDialog(opts);
+  return r.canceled ? null : (r.filePaths[0] ?? null);
+}
+
 /** `--project DIR` / `--project=DIR` from the command line, if given. */
 function projectArg(argv: string[]): string | undefined {
   for (let i = 0; i < argv.length; i++) {
@@ -152,7 +159,7 @@ if (!app.requestSingleInstanceLock()) {
       const projectDir = projectArg(process.argv);
       // Settings live where the browser workstation keeps them too (KENSA_CONFIG_DIR, else
       // ~/.config/kensa), so both shells share the reviewer name and recent projects.
-      workstation = await createWorkstation({ shell: 'electron', printPdf, ...(projectDir ? { projectDir } : {}) });
+      workstation = await createWorkstation({ shell: 'electron', printPdf, pickFolder, ...(projectDir ? { projectDir } : {}) });
       unregisterIpc = registerIpc(workstation, () => mainWindow, appPage);
 
       createWindow();

@@ -76,6 +76,11 @@ export function validateArgs<M extends ApiMethod>(method: M, raw: unknown): Args
     case 'app.setReviewer':
       only(m, o, ['name']);
       return { name: str(m, o, 'name', { max: 80 })!.trim() } as ArgsOf<M>;
+    case 'app.pickFolder': {
+      only(m, o, ['title']);
+      const title = str(m, o, 'title', { optional: true, max: 200 });
+      return (title === undefined ? {} : { title }) as ArgsOf<M>;
+    }
     case 'projects.create':
       only(m, o, ['dir', 'name']);
       return { dir: str(m, o, 'dir')!, name: str(m, o, 'name', { max: 200 })!.trim() } as ArgsOf<M>;

@@ -59,6 +59,8 @@ export interface WorkstationOptions {
   projectDir?: string;
   /** Prints report HTML to PDF bytes (Electron: webContents.printToPDF); default: headless Chromium. */
   printPdf?: (html: string) => Promise<Uint8Array>;
+  /** The native folder dialog (Electron); absent in a browser, where paths are typed. */
+  pickFolder?: (title: string) => Promise<string | null>;
 }
 
 interface Settings {
@@ -93,6 +95,7 @@ class WorkstationImpl implements Workstation {
     private readonly shell: 'electron' | 'browser',
     private readonly configDir: string,
     private readonly printPdf?: (html: string) => Promise<Uint8Array>,
+    private readonly pickFolder?: (title: string) => Promise<string | null>,
   ) {
     this.handlers = this.makeHandlers();
   }
@@ -342,6 +345,10 @@ class WorkstationImpl implements Workstation {
         this.settings.reviewer = name;
         await this.saveSettings();
         return this.info();
+      },
+      'app.pickFolder': async ({ title }) => {
+        if (!this.pickFolder) throw new KensaError('NOT_FOUND', 'no folder dialog in the browser: type the folder path');
+        return { path: await this.pickFolder(title ?? 'Choose a folder') };
       },
       'projects.create': async ({ dir, name }) => {
         if (existsSync(path.join(path.resolve(dir), 'kensa.db'))) throw new KensaError('CONFLICT', `${path.resolve(dir)} already holds a Kensa project: open it instead`);
@@ -664,7 +671,7 @@ class WorkstationImpl implements Workstation {
 }
 
 export async function createWorkstation(opts: WorkstationOptions): Promise<Workstation> {
-  const w = new WorkstationImpl(opts.shell, opts.configDir ?? configDirDefault(), opts.printPdf);
+  const w = new WorkstationImpl(opts.shell, opts.configDir ?? configDirDefault(), opts.printPdf, opts.pickFolder);
   await w.init(opts.projectDir);
   return w;
 }

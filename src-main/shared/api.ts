@@ -254,6 +254,8 @@ export type ApiResult<T> = { ok: true; value: T } | { ok: false; error: ApiError
 export interface ApiMethods {
   'app.info': { args: Record<string, never>; result: AppInfo };
   'app.setReviewer': { args: { name: string }; result: AppInfo };
+  /** The native folder dialog (Electron only; in a browser the path is typed). null = cancelled. */
+  'app.pickFolder': { args: { title?: string }; result: { path: string | null } };
 
   'projects.create': { args: { dir: string; name: string }; result: ProjectState };
   'projects.open': { args: { dir: string }; result: ProjectState };
@@ -313,6 +315,7 @@ export type ResultOf<M extends ApiMethod> = ApiMethods[M]['result'];
 export const API_METHODS = [
   'app.info',
   'app.setReviewer',
+  'app.pickFolder',
   'projects.create',
   'projects.open',
   'projects.createDemo',

@@ -62,6 +62,16 @@ describe.skipIf(!have)('Workstation (API main side)', () => {
     expect(await err('review.queue', {})).toMatchObject({ code: 'NOT_FOUND', message: expect.stringMatching(/no project is open/) });
   });
 
+  it('the folder dialog: refused in the browser, the injected dialog in Electron', async () => {
+    expect(await err('app.pickFolder', {})).toMatchObject({ code: 'NOT_FOUND', message: expect.stringMatching(/type the folder path/) });
+    const titles: string[] = [];
+    const electronLike = await createWorkstation({ shell: 'electron', configDir: path.join(tmp, 'config-e'), pickFolder: async (t) => (titles.push(t), '/picked/folder') });
+    const r = (await electronLike.call('app.pickFolder', { title: 'Folder of good parts' })) as ApiResult<{ path: string | null }>;
+    await electronLike.close();
+    expect(r).toEqual({ ok: true, value: { path: '/picked/folder' } });
+    expect(titles).toEqual(['Folder of good parts']);
+  });
+
   it('remembers the reviewer and creates the sample project', async () => {
     const info = await ok<{ reviewer: string | null; backbones: { id: string }[] }>('app.setReviewer', { name: 'Aiko' });
     expect(info.reviewer).toBe('Aiko');

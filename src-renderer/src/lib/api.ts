@@ -43,6 +43,7 @@ export function isApiCallError(e: unknown): e is ApiCallError {
 const METHODS = [
   'app.info',
   'app.setReviewer',
+  'app.pickFolder',
   'projects.create',
   'projects.open',
   'projects.createDemo',
@@ -341,6 +342,7 @@ export function pathForFile(file: File): string | null {
 const ACTIONS: Record<ApiMethod, string> = {
   'app.info': 'Could not read the workstation info',
   'app.setReviewer': 'Could not set the reviewer',
+  'app.pickFolder': 'Could not open the folder dialog',
   'projects.create': 'Could not create the project',
   'projects.open': 'Could not open the project',
   'projects.createDemo': 'Could not create the sample project',
