@@ -42,6 +42,21 @@ export const SHORTCUTS: ShortcutGroup[] = [
     ],
   },
   {
+    title: 'Mark defect regions (Review screen)',
+    items: [
+      { keys: [['R']], label: 'Mark defect mode on / off (regions are saved with the next Defect verdict, D)' },
+      { keys: [['Esc']], label: 'Leave the mode (drawn regions are kept until the verdict)' },
+      { keys: [['P'], ['B']], label: 'Polygon tool / brush tool' },
+      { keys: [['Click']], label: 'Polygon: add a point' },
+      { keys: [['Enter'], ['Double-click']], label: 'Polygon: close it (3 points or more)' },
+      { keys: [['Backspace']], label: 'Polygon: remove the last point' },
+      { keys: [['Drag']], label: 'Brush: paint a stroke (Polygon: a drag pans)' },
+      { keys: [['Shift', 'Drag'], ['Middle drag']], label: 'Pan while marking' },
+      { keys: [[','], ['.']], label: 'Brush size down / up' },
+      { keys: [['Ctrl', 'Z']], label: 'Undo the last region (or the polygon being drawn)' },
+    ],
+  },
+  {
     title: 'Everywhere',
     items: [
       { keys: [['?']], label: 'Show / hide this help' },

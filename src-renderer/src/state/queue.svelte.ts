@@ -3,7 +3,7 @@
  * score (highest first, unscored last), filtered locally by status, with counts per filter.
  * Verdicts and undo go through here; after a verdict the next UNREVIEWED part opens.
  */
-import type { PartDetail, QueueEntry, QueueFilter, VerdictValue } from '../../../src-main/shared/api';
+import type { PartDetail, QueueEntry, QueueFilter, RegionSetData, VerdictValue } from '../../../src-main/shared/api';
 import { api, describeError } from '../lib/api';
 import { limiter } from '../lib/concurrency';
 import { loadPart, prefetchParts, type LoadedPart } from '../lib/parts';
@@ -215,12 +215,14 @@ export class QueueState {
    * Records a verdict on the selected part and opens the next unreviewed one.
    * Returns false when nothing is left to review.
    */
-  async verdict(verdict: VerdictValue, defectType: string | null): Promise<boolean> {
+  async verdict(verdict: VerdictValue, defectType: string | null, regions: RegionSetData | null = null): Promise<boolean> {
     const sel = this.selected;
     if (!sel || this.saving) return true;
     this.saving = true;
     try {
-      const updated = await api.review.verdict({ imageId: sel.imageId, verdict, defectType: verdict === 'defect' ? defectType : null });
+      const updated = await api.review.verdict({ imageId: sel.imageId, verdict, defectType: verdict === 'defect' ? defectType : null,
+        ...(verdict === 'defect' && regions ? { regions } : {}),
+      });
       this.replace(updated);
       const next = this.nextUnreviewed(sel.imageId);
       if (next !== null) this.select(next);
