@@ -300,31 +300,29 @@ test('import → fit → score → review by keyboard → threshold → reload k
   await page.keyboard.press('Escape');
   await expect(help).toBeHidden();
 
-  // Threshold: the slider moves the live counts; applying needs a reason.
+  // Threshold tuning: the slider moves the live figures; applying needs a reason.
   await page.getByTestId('tab-threshold').click();
-  await expect(page.getByTestId('threshold-view')).toBeVisible();
-  const flagged = page.getByTestId('threshold-flagged');
-  const passed = page.getByTestId('threshold-passed');
-  const before = { flagged: await flagged.innerText(), passed: await passed.innerText() };
-  const slider = page.getByTestId('threshold-slider');
+  await expect(page.getByTestId('tuning-view')).toBeVisible();
+  const load = page.getByTestId('rate-load');
+  const slider = page.getByTestId('tuning-slider');
   await slider.focus();
   await page.keyboard.press('Home');
-  await expect(flagged).toHaveText('12');
-  await expect(passed).toHaveText('0');
+  await expect(load).toHaveText('100.0 %');
   await page.keyboard.press('End');
-  await expect(flagged).toHaveText('0');
-  await expect(passed).toHaveText('12');
-  expect(before.flagged === '0' && before.passed === '12').toBe(false);
-  // Zero-miss for the one reviewed defect.
+  await expect(load).toHaveText('0.0 %');
+  await expect(page.getByTestId('cm-fn-count')).toHaveText('1');
+  // Zero-miss for the one reviewed defect (the panel warns that it rests on 1 defect).
+  await expect(page.getByTestId('zero-miss-few')).toContainText('rests on 1 defect');
   await page.getByTestId('use-zero-miss').click();
-  await expect(flagged).not.toHaveText('0');
-  const chosen = await page.getByTestId('threshold-value').innerText();
-  await expect(page.getByTestId('threshold-apply')).toBeDisabled();
-  await page.getByTestId('threshold-reason').fill('zero-miss on the reviewed defect (e2e)');
+  await expect(page.getByTestId('cm-fn-count')).toHaveText('0');
+  await expect(page.getByTestId('tuning-apply')).toBeDisabled();
+  await page.getByTestId('tuning-reason').fill('zero-miss on the reviewed defect (e2e)');
   await shoot(page, 'threshold');
-  await page.getByTestId('threshold-apply').click();
-  await expect(page.getByTestId('toast-success').filter({ hasText: 'Threshold applied' })).toBeVisible();
-  await expect(page.getByTestId('status-threshold')).toContainText(chosen);
+  const statusBefore = await page.getByTestId('status-threshold').innerText();
+  await page.getByTestId('tuning-apply').click();
+  await expect(page.getByTestId('toast-success').filter({ hasText: /Threshold v\d+ set/ })).toBeVisible();
+  await expect(page.getByTestId('status-threshold')).not.toHaveText(statusBefore);
+  const chosen = (await page.getByTestId('status-threshold').innerText()).replace(/^\D+/, '');
 
   // Reload: the verdicts (and the threshold) are still there.
   await page.reload();
