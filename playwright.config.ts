@@ -10,6 +10,7 @@ import { defineConfig, devices } from '@playwright/test';
 export default defineConfig({
   testDir: 'test/e2e',
   testMatch: ['**/*.spec.ts', '**/*.e2e.ts'],
+  globalSetup: './test/e2e/global-setup.ts',
   outputDir: 'test-results',
   retries: 0,
   forbidOnly: !!process.env['CI'],

@@ -45,7 +45,8 @@ function bmpHeader(w: number, h: number, bpp = 24): Buffer {
   return Buffer.concat([b, Buffer.alloc(16)]);
 }
 
-function bmp24(rgb: Uint8Array, w: number, h: number): Buffer {
+/** A 24-bit bottom-up BMP of interleaved RGB pixels. */
+export function bmp24(rgb: Uint8Array, w: number, h: number): Buffer {
   const row = Math.ceil((w * 3) / 4) * 4;
   const b = Buffer.alloc(54 + row * h);
   b.write('BM', 0, 'latin1');

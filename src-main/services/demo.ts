@@ -101,6 +101,21 @@ export interface DemoLayout {
   defects: { file: string; defect: DemoDefect }[];
 }
 
+/**
+ * Which inspection parts of the sample are defective, and how: entry k is the defect of
+ * `part-<k+1>.png` (null = good). Seeded, so tests can know the ground truth without images.
+ */
+export function demoInspectionPlan(nGood = 14, nBad = 10): (DemoDefect | null)[] {
+  const kinds: DemoDefect[] = ['scratch', 'pit', 'chip', 'stain'];
+  const order = new Rng(42).permutation(nGood + nBad);
+  return Array.from(order, (slot) => (slot < nBad ? kinds[slot % kinds.length]! : null));
+}
+
+/** File name of the k-th (0-based) inspection part of the sample. */
+export function demoPartName(k: number): string {
+  return `part-${String(k + 1).padStart(3, '0')}.png`;
+}
+
 /** Writes the sample images: `train/` (good parts) and `inspect/` (good and defective). */
 export async function writeDemoImages(dir: string, opts: { train?: number; goodInspect?: number; defective?: number } = {}): Promise<DemoLayout> {
   const nTrain = opts.train ?? 40;
@@ -112,13 +127,9 @@ export async function writeDemoImages(dir: string, opts: { train?: number; goodI
   await mkdir(inspectDir, { recursive: true });
   const png = (rgb: Uint8Array): Promise<Buffer> => sharp(rgb, { raw: { width: SIZE, height: SIZE, channels: 3 } }).png().toBuffer();
   for (let i = 0; i < nTrain; i++) await writeFile(path.join(trainDir, `washer-${String(i + 1).padStart(3, '0')}.png`), await png(renderPart(1000 + i, null)));
-  const kinds: DemoDefect[] = ['scratch', 'pit', 'chip', 'stain'];
-  const order = new Rng(42).permutation(nGood + nBad);
   const defects: DemoLayout['defects'] = [];
-  for (let k = 0; k < nGood + nBad; k++) {
-    const slot = order[k]!;
-    const defect = slot < nBad ? kinds[slot % kinds.length]! : null;
-    const file = path.join(inspectDir, `part-${String(k + 1).padStart(3, '0')}.png`);
+  for (const [k, defect] of demoInspectionPlan(nGood, nBad).entries()) {
+    const file = path.join(inspectDir, demoPartName(k));
     await writeFile(file, await png(renderPart(5000 + k, defect)));
     if (defect) defects.push({ file, defect });
   }

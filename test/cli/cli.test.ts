@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bmp24 } from '../../scripts/bad-corpus';
 import { pngClaimingSize } from '../engine/imaging/encoders';
 
 const repo = path.resolve(import.meta.dirname, '../..');
@@ -219,27 +220,3 @@ describe.skipIf(!haveData)('kensa fit + score', () => {
     expect(info.colourScale.high).toBeGreaterThan(info.colourScale.low);
   });
 });
-
-/** Minimal 24-bit bottom-up BMP writer. */
-function bmp24(rgb: Uint8Array, w: number, h: number): Buffer {
-  const row = Math.ceil((w * 3) / 4) * 4;
-  const buf = Buffer.alloc(54 + row * h);
-  buf.write('BM', 0, 'ascii');
-  buf.writeUInt32LE(buf.length, 2);
-  buf.writeUInt32LE(54, 10);
-  buf.writeUInt32LE(40, 14);
-  buf.writeInt32LE(w, 18);
-  buf.writeInt32LE(h, 22);
-  buf.writeUInt16LE(1, 26);
-  buf.writeUInt16LE(24, 28);
-  for (let y = 0; y < h; y++) {
-    const o = 54 + (h - 1 - y) * row;
-    for (let x = 0; x < w; x++) {
-      const i = (y * w + x) * 3;
-      buf[o + x * 3] = rgb[i + 2]!;
-      buf[o + x * 3 + 1] = rgb[i + 1]!;
-      buf[o + x * 3 + 2] = rgb[i]!;
-    }
-  }
-  return buf;
-}

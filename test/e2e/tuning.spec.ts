@@ -13,128 +13,30 @@
  * Screenshots: test-results/screens/tuning-{dark,light}.png (+ the lower half, the
  * no-defects and few-defects states) and report-page1.png.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
-import { expect, test as base, type Page } from '@playwright/test';
+import type { Page } from '@playwright/test';
 import type { QueueEntry, ReportExport, TuningData } from '../../src-main/shared/api';
-import { Rng } from '../../src-main/engine/core/random';
-
-const repo = path.resolve(import.meta.dirname, '../..');
-const shared = process.env['KENSA_SHARED'] ?? path.resolve(repo, '../shared');
-const screensDir = path.join(repo, 'test-results', 'screens');
-
-interface Host {
-  url: string;
-  tmp: string;
-}
-
-/** Starts `node bin/kensa-host.mjs --port 0` with a fresh config dir; kills it afterwards. */
-const test = base.extend<{ host: Host }>({
-  // eslint-disable-next-line no-empty-pattern -- Playwright fixtures name their dependencies by destructuring
-  host: async ({}, use) => {
-    const tmp = mkdtempSync(path.join(os.tmpdir(), 'kensa-tuning-'));
-    const configDir = path.join(tmp, 'config');
-    mkdirSync(configDir);
-    const child: ChildProcess = spawn(process.execPath, [path.join(repo, 'bin', 'kensa-host.mjs'), '--port', '0'], {
-      cwd: repo,
-      env: { ...process.env, KENSA_CONFIG_DIR: configDir, KENSA_SHARED: shared },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-    const url = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`kensa-host printed no URL in 90 s; stderr:\n${stderr}`)), 90_000);
-      const rl = createInterface({ input: child.stdout! });
-      rl.on('line', (line) => {
-        const m = /^Kensa workstation: (\S+)$/.exec(line.trim());
-        if (m) {
-          clearTimeout(timer);
-          resolve(m[1]!);
-        }
-      });
-      child.once('exit', (code) => {
-        clearTimeout(timer);
-        reject(new Error(`kensa-host exited with ${code}; stderr:\n${stderr}`));
-      });
-    });
-    await use({ url, tmp });
-    const exited = new Promise<void>((resolve) => {
-      if (child.exitCode !== null) resolve();
-      else child.once('exit', () => resolve());
-    });
-    child.kill('SIGTERM');
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
-    if (child.exitCode === null) child.kill('SIGKILL');
-    rmSync(tmp, { recursive: true, force: true });
-  },
-});
-
-test.beforeAll(() => {
-  if (process.env['KENSA_E2E_NO_BUILD']) return;
-  const r = spawnSync(process.execPath, [path.join(repo, 'node_modules', 'electron-vite', 'bin', 'electron-vite.js'), 'build'], { cwd: repo, stdio: 'pipe' });
-  if (r.status !== 0) throw new Error(`electron-vite build failed:\n${r.stderr?.toString() ?? ''}${r.stdout?.toString() ?? ''}`);
-});
-
-// ---- helpers -------------------------------------------------------------------------------
-
-/** Calls the host's API directly (test setup), with the token from the page address. */
-async function call<T>(host: Host, method: string, args: object = {}): Promise<T> {
-  const u = new URL(host.url);
-  const token = u.searchParams.get('token') ?? '';
-  const res = await fetch(`${u.origin}/api/${method}`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` },
-    body: JSON.stringify(args),
-  });
-  const body = (await res.json()) as { ok: true; value: T } | { ok: false; error: { message: string } };
-  if (!body.ok) throw new Error(`${method}: ${body.error.message}`);
-  return body.value;
-}
+import { demoInspectionPlan, demoPartName } from '../../src-main/services/demo';
+import { call, expect, screensDir, shoot, test } from './fixtures';
 
 /** The sample project's ground truth (src-main/services/demo.ts, default sizes): defective part names → type. */
-function sampleDefects(nGood = 14, nBad = 10): Map<string, string> {
-  const kinds = ['scratch', 'pit', 'chip', 'stain'];
-  const order = new Rng(42).permutation(nGood + nBad);
+function sampleDefects(): Map<string, string> {
   const out = new Map<string, string>();
-  for (let k = 0; k < nGood + nBad; k++) {
-    const slot = order[k]!;
-    if (slot < nBad) out.set(`part-${String(k + 1).padStart(3, '0')}.png`, kinds[slot % kinds.length]!);
-  }
+  demoInspectionPlan().forEach((defect, k) => {
+    if (defect) out.set(demoPartName(k), defect);
+  });
   return out;
 }
 
-const fmt4 = (v: number): string => v.toFixed(4);
-
-// Code that runs in the page is passed as strings: this tsconfig (Node) has no DOM types.
-
-async function setTheme(page: Page, theme: 'dark' | 'light'): Promise<void> {
-  const now = await page.evaluate('document.documentElement.dataset.theme');
-  if (now !== theme) await page.getByTestId('theme-toggle').click();
-  await expect(page.locator('html')).toHaveAttribute('data-theme', theme);
-  // Charts repaint with the theme's colours on the next frames.
-  await page.evaluate('new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))');
-}
-
-async function dismissToasts(page: Page): Promise<void> {
-  const dismiss = page.getByTestId('toasts').getByRole('button', { name: 'Dismiss' });
-  while ((await dismiss.count()) > 0) await dismiss.first().click();
-}
-
-/** Screenshot in both themes: <name>-dark.png, <name>-light.png (leaves the dark theme on). */
-async function shoot(page: Page, name: string, opts: { keepScroll?: boolean } = {}): Promise<void> {
-  mkdirSync(screensDir, { recursive: true });
-  await dismissToasts(page);
+/** Tuning screens start from the top of the view unless the scroll position is kept. */
+async function shootTuning(page: Page, name: string, opts: { keepScroll?: boolean } = {}): Promise<void> {
   if (!opts.keepScroll) await page.getByTestId('tuning-view').evaluate((el) => el.scrollTo(0, 0));
-  for (const theme of ['dark', 'light'] as const) {
-    await setTheme(page, theme);
-    await page.screenshot({ path: path.join(screensDir, `${name}-${theme}.png`) });
-  }
-  await setTheme(page, 'dark');
-  await page.evaluate('document.activeElement && document.activeElement.blur && document.activeElement.blur()');
+  await shoot(page, name);
 }
+
+const fmt4 = (v: number): string => v.toFixed(4);
 
 /** The tuning screen never shows NaN or undefined. */
 async function expectClean(page: Page): Promise<void> {
@@ -185,7 +87,7 @@ test('tuning: zero-miss with a margin, review band, apply with a reason, PDF aud
   await expect(page.getByTestId('use-zero-miss')).toBeDisabled();
   await expect(page.getByTestId('rate-recall')).toHaveText('—');
   await expectClean(page);
-  await shoot(page, 'tuning-no-defects');
+  await shootTuning(page, 'tuning-no-defects');
 
   // Two defect verdicts (the two weakest defects): the proposal rests on 2 defects. The
   // screen follows the project event by itself.
@@ -195,7 +97,7 @@ test('tuning: zero-miss with a margin, review band, apply with a reason, PDF aud
   await expect(page.getByTestId('zero-miss-few')).toContainText('The proposal rests on 2 defects');
   await expect(page.getByTestId('zero-miss-raw')).toHaveText(fmt4(defects[0]!.score!));
   await expectClean(page);
-  await shoot(page, 'tuning-few-defects');
+  await shootTuning(page, 'tuning-few-defects');
 
   // The other defects and the six highest-scoring good parts.
   for (const d of defects.slice(2)) await verdict(d, 'defect');
@@ -245,7 +147,7 @@ test('tuning: zero-miss with a margin, review band, apply with a reason, PDF aud
   await page.getByTestId('tuning-log').check();
   await figuresSettled(page);
   await expect(fn).toHaveText('0');
-  await shoot(page, 'tuning-log');
+  await shootTuning(page, 'tuning-log');
   await page.getByTestId('tuning-log').uncheck();
 
   // Zero-miss with an absolute margin of 0.05 score units.
@@ -292,10 +194,10 @@ test('tuning: zero-miss with a margin, review band, apply with a reason, PDF aud
   await expect(apply).toBeDisabled();
   await page.getByTestId('tuning-reason').fill(reason);
   await expect(apply).toBeEnabled();
-  await shoot(page, 'tuning');
+  await shootTuning(page, 'tuning');
   // The lower half of the screen too (curves, per-type recall, export).
   await view.evaluate((el) => el.scrollTo(0, el.scrollHeight));
-  await shoot(page, 'tuning-lower', { keepScroll: true });
+  await shootTuning(page, 'tuning-lower', { keepScroll: true });
   await view.evaluate((el) => el.scrollTo(0, 0));
 
   await apply.click();
@@ -330,7 +232,7 @@ test('tuning: zero-miss with a margin, review band, apply with a reason, PDF aud
   await expect(page.getByTestId('export-file')).toContainText('exports');
   await expect(page.getByTestId('export-file')).toContainText('.pdf');
   await view.evaluate((el) => el.scrollTo(0, el.scrollHeight));
-  await shoot(page, 'tuning-exported', { keepScroll: true });
+  await shootTuning(page, 'tuning-exported', { keepScroll: true });
   const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export-download').click()]);
   mkdirSync(screensDir, { recursive: true });
   const pdf = path.join(screensDir, 'report.pdf');

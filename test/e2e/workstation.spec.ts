@@ -9,118 +9,16 @@
  * Plus: the sample project button creates a project with parts.
  *
  * Every screen is saved in both themes to test-results/screens/<name>-<theme>.png.
- * Data: $KENSA_SHARED/data/mvtec/bottle (default ../shared). The renderer is rebuilt once
- * before the tests (set KENSA_E2E_NO_BUILD=1 to skip when out/ is fresh).
+ * Data: $KENSA_SHARED/data/mvtec/bottle (default ../shared). The renderer is built once for
+ * the run by global-setup.ts (set KENSA_E2E_NO_BUILD=1 to skip when out/ is fresh).
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
-import { expect, test as base, type Page } from '@playwright/test';
+import type { Page } from '@playwright/test';
+import { blurFocus, expect, shared, shoot, test } from './fixtures';
 
-const repo = path.resolve(import.meta.dirname, '../..');
-const shared = process.env['KENSA_SHARED'] ?? path.resolve(repo, '../shared');
 const bottle = path.join(shared, 'data', 'mvtec', 'bottle');
-const screensDir = path.join(repo, 'test-results', 'screens');
 
-interface Host {
-  url: string;
-  tmp: string;
-}
-
-/** Starts `node bin/kensa-host.mjs --port 0` with a fresh config dir; kills it afterwards. */
-const test = base.extend<{ host: Host }>({
-  // eslint-disable-next-line no-empty-pattern -- Playwright fixtures name their dependencies by destructuring
-  host: async ({}, use) => {
-    const tmp = mkdtempSync(path.join(os.tmpdir(), 'kensa-e2e-'));
-    const configDir = path.join(tmp, 'config');
-    mkdirSync(configDir);
-    const child: ChildProcess = spawn(process.execPath, [path.join(repo, 'bin', 'kensa-host.mjs'), '--port', '0'], {
-      cwd: repo,
-      env: { ...process.env, KENSA_CONFIG_DIR: configDir, KENSA_SHARED: shared },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-    const url = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`kensa-host printed no URL in 90 s; stderr:\n${stderr}`)), 90_000);
-      const rl = createInterface({ input: child.stdout! });
-      rl.on('line', (line) => {
-        const m = /^Kensa workstation: (\S+)$/.exec(line.trim());
-        if (m) {
-          clearTimeout(timer);
-          resolve(m[1]!);
-        }
-      });
-      child.once('exit', (code) => {
-        clearTimeout(timer);
-        reject(new Error(`kensa-host exited with ${code}; stderr:\n${stderr}`));
-      });
-    });
-    await use({ url, tmp });
-    const exited = new Promise<void>((resolve) => {
-      if (child.exitCode !== null) resolve();
-      else child.once('exit', () => resolve());
-    });
-    child.kill('SIGTERM');
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
-    if (child.exitCode === null) child.kill('SIGKILL');
-    rmSync(tmp, { recursive: true, force: true });
-  },
-});
-
-test.beforeAll(() => {
-  if (process.env['KENSA_E2E_NO_BUILD']) return;
-  const r = spawnSync(process.execPath, [path.join(repo, 'node_modules', 'electron-vite', 'bin', 'electron-vite.js'), 'build'], { cwd: repo, stdio: 'pipe' });
-  if (r.status !== 0) throw new Error(`electron-vite build failed:\n${r.stderr?.toString() ?? ''}${r.stdout?.toString() ?? ''}`);
-});
-
-// ---- helpers -------------------------------------------------------------------------------
-// Code that runs in the page is passed as strings: this tsconfig (Node) has no DOM types.
-
-/** Takes the focus off whatever has it (the keyboard shortcuts must work from there). */
-async function blurFocus(page: Page): Promise<void> {
-  await page.evaluate('document.activeElement && document.activeElement.blur && document.activeElement.blur()');
-}
-
-async function setTheme(page: Page, theme: 'dark' | 'light'): Promise<void> {
-  const now = await page.evaluate('document.documentElement.dataset.theme');
-  if (now === theme) return;
-  if (await page.locator('[aria-modal="true"]').count()) {
-    // A dialog is open and covers the toggle: switch the theme attribute directly.
-    // As the app does: no colour transitions in the middle of the switch.
-    await page.evaluate(`(() => {
-      const root = document.documentElement;
-      root.classList.add('theme-switching');
-      root.dataset.theme = ${JSON.stringify(theme)};
-      void root.offsetHeight;
-      requestAnimationFrame(() => root.classList.remove('theme-switching'));
-    })()`);
-  } else {
-    await page.getByTestId('theme-toggle').click();
-  }
-  await expect(page.locator('html')).toHaveAttribute('data-theme', theme);
-}
-
-/** Saves the page in both themes (dark first, leaves it dark); notices are dismissed first unless kept. */
-async function shoot(page: Page, name: string, opts: { keepToasts?: boolean } = {}): Promise<void> {
-  mkdirSync(screensDir, { recursive: true });
-  if (!opts.keepToasts) {
-    const dismiss = page.getByTestId('toasts').getByRole('button', { name: 'Dismiss' });
-    while ((await dismiss.count()) > 0) await dismiss.first().click();
-  }
-  for (const theme of ['dark', 'light'] as const) {
-    await setTheme(page, theme);
-    await page.evaluate('new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))');
-    await page.screenshot({ path: path.join(screensDir, `${name}-${theme}.png`) });
-  }
-  await setTheme(page, 'dark');
-  // The toggle button keeps focus after a click; move it back to the page.
-  if ((await page.locator('[aria-modal="true"]').count()) === 0) {
-    await blurFocus(page);
-  }
-}
 
 function copySome(from: string, to: string, n: number, prefix: string): void {
   mkdirSync(to, { recursive: true });
