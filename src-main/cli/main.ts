@@ -3,7 +3,8 @@
  *
  *   kensa fit <good-images-dir|image>... --out model.kensa [--backbone FILE|ID] [--coreset 0.1]
  *   kensa score model.kensa <image|dir>... [--heatmaps DIR] [--json]
- *   kensa eval <dataset-dir> [--backbone FILE|ID] [--out result.json]
+ *   kensa eval <dataset-dir> [--detector ID] [--backbone FILE|ID] [--out result.json]
+ *   kensa compare <dataset-dir> [--detectors A,B] [--out table.json]
  *   kensa info model.kensa
  *   kensa report <project-dir> --out FILE.pdf|.html|.csv|.json [--from DATE] [--to DATE]
  *   kensa backbone list | download <id>
@@ -19,19 +20,23 @@ import { isKensaError, KensaError } from '../engine/errors';
 import { listImages } from '../engine/imaging/load';
 import { loadModel } from '../engine/model-file';
 import type { EpRequest } from '../engine/ort/session';
-import type { PartialConfig } from '../engine/patchcore';
+import type { PartialInput } from '../engine/detectors/pipeline';
+import { DETECTOR_IDS } from '../engine/model-types';
+import type { EvalReport } from '../engine/eval';
 import { EngineClient } from '../jobs/engine-client';
 import { ProjectService } from '../services/project-service';
 import { exportReport, reportFormatOf } from '../services/report';
 import type { ScoreItem } from '../jobs/protocol';
 import { KENSA_VERSION } from '../shared/version';
 
-const HELP = `kensa ${KENSA_VERSION} — visual anomaly detection (PatchCore)
+const HELP = `kensa ${KENSA_VERSION} — visual anomaly detection (PatchCore, PaDiM, student–teacher, autoencoder, fusion)
 
 Usage:
   kensa fit <good-images-dir|image>... --out model.kensa [options]
   kensa score model.kensa <image|dir>... [--heatmaps DIR] [--json] [--backbone FILE|ID]
   kensa eval <dataset-dir> [--out result.json] [options]     (MVTec layout: train/good, test/<type>, ground_truth/<type>)
+  kensa compare <dataset-dir> [--detectors A,B] [--out table.json]
+                                                           fit every detector on the same parts, one table (AUROC, PRO, PG0, speed)
   kensa info model.kensa
   kensa audit verify <project-dir>                         walk the project's audit chain; name the first edited or removed event
   kensa report <project-dir> --out FILE.pdf|.html|.csv|.json [--from DATE] [--to DATE]
@@ -41,6 +46,7 @@ Usage:
   kensa backbone download <id>
 
 Fit/eval options:
+  --detector ID        ${DETECTOR_IDS.join(' | ')} (default patchcore)
   --backbone FILE|ID   backbone .onnx file or manifest id (default: first found of ${loadManifest().default.join(', ')})
   --coreset R          coreset ratio, 0 < R <= 1 (default 0.1)
   --max-bank N         memory bank size limit (default 20000)
@@ -59,6 +65,8 @@ class UsageError extends Error {}
 
 const OPTIONS = {
   out: { type: 'string', short: 'o' },
+  detector: { type: 'string' },
+  detectors: { type: 'string' },
   backbone: { type: 'string' },
   coreset: { type: 'string' },
   'max-bank': { type: 'string' },
@@ -87,29 +95,40 @@ function num(v: string | undefined, name: string, check: (n: number) => boolean,
   return n;
 }
 
-function configFrom(v: Values): PartialConfig {
-  const cfg: PartialConfig = {};
-  const coreset: NonNullable<PartialConfig['coreset']> = {};
+/** Shared input settings and the detector's own settings from the command line. */
+function configFrom(v: Values): { input: PartialInput; config: Record<string, unknown> } {
+  const input: PartialInput = {};
+  const config: Record<string, unknown> = {};
+  const coreset: Record<string, number> = {};
   const ratio = num(v.coreset, 'coreset', (n) => n > 0 && n <= 1, 'a ratio in (0, 1]');
   if (ratio !== undefined) coreset.ratio = ratio;
   const maxBank = num(v['max-bank'], 'max-bank', (n) => Number.isInteger(n) && n >= 1, 'a positive integer');
   if (maxBank !== undefined) coreset.maxSize = maxBank;
-  const seed = num(v.seed, 'seed', Number.isInteger, 'an integer');
-  if (seed !== undefined) coreset.seed = seed;
-  if (Object.keys(coreset).length > 0) cfg.coreset = coreset;
+  if (Object.keys(coreset).length > 0) {
+    if (v.detector !== undefined && v.detector !== 'patchcore') throw new UsageError('--coreset and --max-bank are PatchCore settings');
+    config.coreset = coreset;
+  }
+  const seed = num(v.seed, 'seed', (n) => Number.isInteger(n) && n >= 0, 'an integer ≥ 0');
+  if (seed !== undefined) input.seed = seed;
   const size = num(v.size, 'size', (n) => Number.isInteger(n) && n >= 32 && n <= 4096, 'an integer from 32 to 4096');
   const projectDim = num(v['project-dim'], 'project-dim', (n) => Number.isInteger(n) && n >= 1, 'a positive integer');
   if (size !== undefined || projectDim !== undefined) {
-    cfg.embedding = {};
-    if (size !== undefined) Object.assign(cfg.embedding, { width: size, height: size });
-    if (projectDim !== undefined) cfg.embedding.projectDim = projectDim;
+    input.embedding = {};
+    if (size !== undefined) Object.assign(input.embedding, { width: size, height: size });
+    if (projectDim !== undefined) input.embedding.projectDim = projectDim;
   }
   if (v.resize !== undefined) {
     if (!['stretch', 'crop', 'pad'].includes(v.resize)) throw new UsageError(`--resize must be stretch, crop or pad, got "${v.resize}"`);
-    cfg.resize = v.resize as 'stretch' | 'crop' | 'pad';
+    input.resize = v.resize as 'stretch' | 'crop' | 'pad';
   }
-  if (v.taps !== undefined) cfg.taps = v.taps.split(',').map((s) => s.trim()).filter(Boolean);
-  return cfg;
+  if (v.taps !== undefined) input.taps = v.taps.split(',').map((s) => s.trim()).filter(Boolean);
+  return { input, config };
+}
+
+function detectorFrom(v: Values): { detector?: string } {
+  if (v.detector === undefined) return {};
+  if (!(DETECTOR_IDS as readonly string[]).includes(v.detector)) throw new UsageError(`--detector must be one of ${DETECTOR_IDS.join(', ')}, got "${v.detector}"`);
+  return { detector: v.detector };
 }
 
 function epFrom(v: Values): EpRequest | undefined {
@@ -184,7 +203,8 @@ async function cmdFit(args: string[], v: Values, engine: EngineClient): Promise<
       kind: 'fit',
       files,
       out: path.resolve(v.out),
-      config: configFrom(v),
+      ...configFrom(v),
+      ...detectorFrom(v),
       ...(v.backbone === undefined ? {} : { backbone: v.backbone }),
       ...(epFrom(v) === undefined ? {} : { ep: epFrom(v)! }),
     },
@@ -201,9 +221,9 @@ async function cmdFit(args: string[], v: Values, engine: EngineClient): Promise<
       images: h.fit.images,
       skipped: r.skipped.length,
       calibrationImages: h.fit.calibrationImages,
-      bank: h.bank.size,
-      patches: h.bank.patchesBeforeCoreset,
-      dim: h.bank.dim,
+      detector: h.detector,
+      state: h.state,
+      dim: h.features.dim,
       backbone: h.backbone.id,
       taps: h.taps.map((t) => t.name),
       ep: h.fit.ep,
@@ -214,7 +234,7 @@ async function cmdFit(args: string[], v: Values, engine: EngineClient): Promise<
     else {
       process.stdout.write(
         `fitted ${summary.images} images (${summary.skipped} skipped) in ${summary.seconds}s on ${summary.ep}\n` +
-          `bank ${summary.bank} of ${summary.patches} patches × ${summary.dim} dims, backbone ${summary.backbone} [${summary.taps.join(', ')}]\n` +
+          `${summary.detector}: ${Object.entries(summary.state).map(([k, x]) => `${k} ${typeof x === 'number' ? Number(x.toPrecision(6)) : JSON.stringify(x)}`).join(', ')}; ${summary.dim}-dim features, backbone ${summary.backbone} [${summary.taps.join(', ')}]\n` +
           `model written to ${summary.model}\n`,
       );
     }
@@ -277,7 +297,8 @@ async function cmdEval(args: string[], v: Values, engine: EngineClient): Promise
     {
       kind: 'eval',
       dataset: path.resolve(args[0]!),
-      config: configFrom(v),
+      ...configFrom(v),
+      ...detectorFrom(v),
       ...(v.backbone === undefined ? {} : { backbone: v.backbone }),
       ...(epFrom(v) === undefined ? {} : { ep: epFrom(v)! }),
       ...(v['model-out'] === undefined ? {} : { modelOut: path.resolve(v['model-out']) }),
@@ -295,7 +316,7 @@ async function cmdEval(args: string[], v: Values, engine: EngineClient): Promise
     const text =
       `dataset   ${report.dataset}\n` +
       `images    train ${report.counts.train}, test good ${report.counts.good}, defect ${report.counts.defect} (${report.counts.masks} masks), errors ${report.errors.length}\n` +
-      `model     ${report.backbone.id}, bank ${report.bank.size}×${report.bank.dim}, ${report.ep}\n` +
+      `model     ${report.detector} (${report.facts.map((x) => `${x.label.toLowerCase()} ${x.value}${x.unit ? ` ${x.unit}` : ''}`).join(', ')}), ${report.backbone.id}, ${report.ep}\n` +
       `metrics   image AUROC ${f(m.imageAuroc)}  pixel AUROC ${f(m.pixelAuroc)}  PRO ${f(m.pro)}  F1-max ${f(m.f1Max)}  PG0 ${f(m.pg0)}\n` +
       `timing    fit ${report.timing.fitSeconds.toFixed(1)}s, score ${report.timing.scoreMsPerImage.toFixed(1)} ms/image, total ${report.timing.totalSeconds.toFixed(1)}s\n`;
     if (v.json) process.stdout.write(json);
@@ -304,6 +325,69 @@ async function cmdEval(args: string[], v: Values, engine: EngineClient): Promise
   } finally {
     off();
   }
+}
+
+export interface CompareRow {
+  detector: string;
+  imageAuroc: number;
+  pixelAuroc: number | null;
+  pro: number | null;
+  pg0: number | null;
+  fitSeconds: number;
+  msPerPart: number;
+}
+
+/** Fits every detector (or --detectors) on the same good parts of a dataset and tabulates them. */
+async function cmdCompare(args: string[], v: Values, engine: EngineClient): Promise<number> {
+  if (args.length !== 1) throw new UsageError('compare needs one dataset folder (MVTec layout)');
+  if (v.detector !== undefined) throw new UsageError('compare fits every detector: use --detectors A,B to choose some');
+  const ids = v.detectors === undefined ? [...DETECTOR_IDS] : v.detectors.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const id of ids) if (!(DETECTOR_IDS as readonly string[]).includes(id)) throw new UsageError(`--detectors: unknown detector "${id}" (known: ${DETECTOR_IDS.join(', ')})`);
+  if (ids.length === 0) throw new UsageError('--detectors names no detector');
+  const { input } = configFrom(v);
+  const dataset = path.resolve(args[0]!);
+  const rows: CompareRow[] = [];
+  const reports: EvalReport[] = [];
+  const f = (x: number | null, d = 4): string => (x === null || Number.isNaN(x) ? 'n/a' : x.toFixed(d));
+  if (!v.json) process.stdout.write(`${'detector'.padEnd(16)}${'img AUROC'.padStart(10)}${'px AUROC'.padStart(10)}${'PRO'.padStart(8)}${'PG0'.padStart(8)}${'fit s'.padStart(8)}${'ms/part'.padStart(9)}\n`);
+  for (const id of ids) {
+    const progress = new ProgressLine(v.quiet === true);
+    const job = engine.run(
+      { kind: 'eval', dataset, detector: id, input, ...(v.backbone === undefined ? {} : { backbone: v.backbone }), ...(epFrom(v) === undefined ? {} : { ep: epFrom(v)! }) },
+      { onProgress: (p) => progress.update({ ...p, phase: `${id} ${p.phase}` }) },
+    );
+    const off = cancelOnSigint(job.cancel);
+    try {
+      const { report } = await job.result;
+      progress.done();
+      reports.push(report);
+      const m = report.metrics;
+      const row: CompareRow = {
+        detector: id,
+        imageAuroc: m.imageAuroc,
+        pixelAuroc: m.pixelAuroc,
+        pro: m.pro,
+        pg0: m.pg0,
+        fitSeconds: report.timing.fitSeconds,
+        msPerPart: report.timing.scoreMsPerImage,
+      };
+      rows.push(row);
+      if (!v.json) {
+        process.stdout.write(
+          `${id.padEnd(16)}${f(row.imageAuroc).padStart(10)}${f(row.pixelAuroc).padStart(10)}${f(row.pro, 3).padStart(8)}${f(row.pg0, 3).padStart(8)}${row.fitSeconds.toFixed(1).padStart(8)}${row.msPerPart.toFixed(1).padStart(9)}\n`,
+        );
+      }
+    } finally {
+      off();
+    }
+  }
+  const first = reports[0]!;
+  const out = { dataset, counts: first.counts, backbone: first.backbone, ep: first.ep, rows };
+  const json = `${JSON.stringify(out, null, 2)}\n`;
+  if (v.out) await writeFile(v.out, json);
+  if (v.json) process.stdout.write(json);
+  else if (v.out) process.stdout.write(`written to ${v.out}\n`);
+  return 0;
 }
 
 async function cmdInfo(args: string[], v: Values): Promise<number> {
@@ -315,11 +399,13 @@ async function cmdInfo(args: string[], v: Values): Promise<number> {
     formatVersion: h.formatVersion,
     kensaVersion: h.kensaVersion,
     createdAt: h.createdAt,
+    detector: h.detector,
     backbone: h.backbone,
     taps: h.taps,
-    bank: h.bank,
+    features: h.features,
+    state: h.state,
     input: `${h.config.embedding.width}×${h.config.embedding.height} (${h.config.resize})`,
-    coreset: h.config.coreset,
+    detectorConfig: h.detectorConfig,
     fit: { images: h.fit.images, calibrationImages: h.fit.calibrationImages, seconds: h.fit.seconds, ep: h.fit.ep },
     goodScores: h.stats.imageScore,
     colourScale: h.stats.colourScale,
@@ -415,6 +501,8 @@ export async function main(argv: string[]): Promise<number> {
         return await cmdScore(args, v, engine);
       case 'eval':
         return await cmdEval(args, v, engine);
+      case 'compare':
+        return await cmdCompare(args, v, engine);
       case 'info':
         return await cmdInfo(args, v);
       case 'backbone':
@@ -424,7 +512,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'report':
         return await cmdReport(args, v);
       default:
-        throw new UsageError(`unknown command "${cmd}" (fit, score, eval, info, audit, report, backbone)`);
+        throw new UsageError(`unknown command "${cmd}" (fit, score, eval, compare, info, audit, report, backbone)`);
     }
   } catch (e) {
     if (e instanceof UsageError) {

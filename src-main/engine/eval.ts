@@ -5,7 +5,7 @@
  *   <dir>/test/<defect>/*         defective test images
  *   <dir>/ground_truth/<defect>/<name>_mask.png   pixel masks (nonzero = defect)
  *
- * Fits PatchCore on train/good, scores every test image and reports image AUROC, pixel
+ * Fits a detector (default PatchCore) on train/good, scores every test image and reports image AUROC, pixel
  * AUROC, PRO (to FPR 0.3), F1-max and PG0, with one row per image (path relative to the
  * dataset, label, defect type, raw score).
  */
@@ -15,7 +15,9 @@ import { KensaError, type SerializedKensaError } from './errors';
 import { listImages } from './imaging/load';
 import { loadMask } from './imaging/mask';
 import { auroc, f1Max, PixelMetricsAccumulator, zeroMiss } from './core/metrics';
-import { fitPatchCore, PatchCoreScorer, type FitOptions, type FitResult } from './patchcore';
+import { fitModel, getDetector, openScorer } from './detectors/registry';
+import { inMemory, type FitOptions, type FitResult } from './detectors/pipeline';
+import type { DetectorFact, DetectorId } from './model-types';
 
 export interface EvalImage {
   path: string;
@@ -26,9 +28,12 @@ export interface EvalImage {
 
 export interface EvalReport {
   dataset: string;
+  detector: DetectorId;
   backbone: { id: string; sha256: string };
   ep: string;
-  bank: { size: number; dim: number };
+  /** The detector's facts about the fitted model (bank size, epochs, …). */
+  facts: DetectorFact[];
+  features: { dim: number; grid: [number, number] };
   images: EvalImage[];
   errors: { path: string; error: SerializedKensaError }[];
   metrics: {
@@ -52,7 +57,7 @@ async function isDir(p: string): Promise<boolean> {
   }
 }
 
-export async function evaluateDataset(dataset: string, opts: FitOptions & { onFit?: (fit: FitResult) => Promise<void> } = {}): Promise<EvalReport> {
+export async function evaluateDataset(dataset: string, opts: FitOptions & { detector?: string; onFit?: (fit: FitResult) => Promise<void> } = {}): Promise<EvalReport> {
   const t0 = performance.now();
   const root = path.resolve(dataset);
   const trainDir = path.join(root, 'train', 'good');
@@ -68,11 +73,12 @@ export async function evaluateDataset(dataset: string, opts: FitOptions & { onFi
   }
   if (tests.length === 0) throw new KensaError('NO_IMAGES', `no test images under ${testDir}`, { file: testDir });
 
-  const fit = await fitPatchCore(train, { ...opts, baseDir: root });
+  const detector = getDetector(opts.detector ?? 'patchcore'); // an unknown id fails before any work
+  const fit = await fitModel(train, { ...opts, detector: detector.id, baseDir: root });
   await opts.onFit?.(fit);
   const fitSeconds = (performance.now() - t0) / 1000;
-  const model = { header: { ...fit.header, sections: [] }, ...fit.arrays, file: '(in memory)' };
-  const scorer = await PatchCoreScorer.create(model, { ...(opts.backbone === undefined ? {} : { backbone: opts.backbone }), ...(opts.ep === undefined ? {} : { ep: opts.ep }) });
+  const model = inMemory(fit);
+  const scorer = await openScorer(model, { ...(opts.backbone === undefined ? {} : { backbone: opts.backbone }), ...(opts.ep === undefined ? {} : { ep: opts.ep }) });
 
   const t1 = performance.now();
   const images: EvalImage[] = [];
@@ -131,9 +137,11 @@ export async function evaluateDataset(dataset: string, opts: FitOptions & { onFi
   const zm = zeroMiss(scores, labels);
   return {
     dataset: root,
+    detector: detector.id,
     backbone: { id: fit.header.backbone.id, sha256: fit.header.backbone.sha256 },
     ep: fit.header.fit.ep,
-    bank: { size: fit.header.bank.size, dim: fit.header.bank.dim },
+    facts: detector.facts({ ...fit.header, sections: [] }),
+    features: fit.header.features,
     images,
     errors,
     metrics: {

@@ -1,5 +1,6 @@
 /**
- * The fitted-model file (`.kensa`): versioned, self-describing, loadable in a fresh process.
+ * The fitted-model file (`.kensa`): versioned, self-describing, loadable in a fresh process,
+ * for every detector.
  *
  *   offset 0   "KENSAMDL"                 8 bytes magic
  *          8   format version             uint32 LE
@@ -8,33 +9,35 @@
  *   aligned    sections                   raw little-endian arrays, each 16-byte aligned,
  *                                         described in header.sections with sha256
  *
- * Sections: `bank` float32 [B, D] (memory bank 𝓜_C) and `bankNeighbours` int32 [B, b]
- * (𝒩_b of every bank entry, for Eq. 7). Writes are atomic: a temporary file in the same
- * folder is fsynced and renamed over the target, so a crash or a cancel never leaves a
- * half-written model behind.
+ * Sections are named arrays that belong to the detector (PatchCore: `bank` float32 [B, D] and
+ * `bankNeighbours` int32 [B, b]; PaDiM: `mean`, `covInv`, …). Format 1 (PatchCore only, before
+ * detectors had a seam) is read and upgraded in memory to the format-2 header. Writes are
+ * atomic: a temporary file in the same folder is fsynced and renamed over the target, so a
+ * crash or a cancel never leaves a half-written model behind.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { open, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { KensaError } from './errors';
-import type { ModelHeader } from './model-types';
+import { DETECTOR_IDS, type ModelHeader, type ModelHeaderDraft } from './model-types';
 
 const MAGIC = 'KENSAMDL';
-export const MODEL_FORMAT_VERSION = 1;
+export const MODEL_FORMAT_VERSION = 2;
 
-export interface ModelArrays {
-  bank: Float32Array;
-  bankNeighbours: Int32Array;
-}
+export type ModelArray = Float32Array | Int32Array | Uint8Array;
+export type ModelArrays = Record<string, ModelArray>;
 
-export interface LoadedModel extends ModelArrays {
+export interface LoadedModel {
   header: ModelHeader;
+  arrays: ModelArrays;
   file: string;
 }
 
+type DTypeName = 'float32' | 'int32' | 'uint8';
+
 interface SectionInfo {
-  name: keyof ModelArrays;
-  dtype: 'float32' | 'int32';
+  name: string;
+  dtype: DTypeName;
   shape: number[];
   offset: number;
   byteLength: number;
@@ -43,29 +46,24 @@ interface SectionInfo {
 
 const align = (n: number): number => Math.ceil(n / 16) * 16;
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
-const bytesOf = (a: Float32Array | Int32Array): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+const bytesOf = (a: ModelArray): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+const dtypeOf = (a: ModelArray): DTypeName => (a instanceof Float32Array ? 'float32' : a instanceof Int32Array ? 'int32' : 'uint8');
 
-/** Serializes a model; `header.sections` is filled in here. */
-export function encodeModelFile(header: Omit<ModelHeader, 'sections'>, arrays: ModelArrays): Buffer {
-  const b = header.bank.size;
-  const d = header.bank.dim;
-  const nb = header.config.neighbours;
-  if (arrays.bank.length !== b * d) throw new Error(`bank has ${arrays.bank.length} values, header says ${b}×${d}`);
-  if (arrays.bankNeighbours.length !== b * nb) throw new Error(`bankNeighbours has ${arrays.bankNeighbours.length} values, expected ${b}×${nb}`);
-  const specs: [keyof ModelArrays, 'float32' | 'int32', number[]][] = [
-    ['bank', 'float32', [b, d]],
-    ['bankNeighbours', 'int32', [b, nb]],
-  ];
+/** Serializes a model; `header.sections` is filled in here (one section per array, in key order). */
+export function encodeModelFile(header: ModelHeaderDraft, arrays: ModelArrays): Buffer {
   // Offsets depend on the header length, which depends on the offsets: lay out relative to
   // the data start, then fix the data start once the header size is known.
   let rel = 0;
-  const sections: SectionInfo[] = specs.map(([name, dtype, shape]) => {
-    const data = bytesOf(arrays[name]);
-    const s = { name, dtype, shape, offset: rel, byteLength: data.byteLength, sha256: sha(data) };
-    rel = align(rel + data.byteLength);
-    return s;
-  });
-  const full: ModelHeader = { ...header, sections };
+  const sections: SectionInfo[] = Object.keys(arrays)
+    .sort()
+    .map((name) => {
+      const a = arrays[name]!;
+      const data = bytesOf(a);
+      const s = { name, dtype: dtypeOf(a), shape: [a.length], offset: rel, byteLength: data.byteLength, sha256: sha(data) };
+      rel = align(rel + data.byteLength);
+      return s;
+    });
+  const full: ModelHeader = { ...header, formatVersion: MODEL_FORMAT_VERSION, sections };
   const json = Buffer.from(JSON.stringify(full), 'utf8');
   const dataStart = align(16 + json.length);
   const out = Buffer.alloc(dataStart + rel);
@@ -73,8 +71,31 @@ export function encodeModelFile(header: Omit<ModelHeader, 'sections'>, arrays: M
   out.writeUInt32LE(MODEL_FORMAT_VERSION, 8);
   out.writeUInt32LE(json.length, 12);
   json.copy(out, 16);
-  for (const s of sections) Buffer.from(bytesOf(arrays[s.name])).copy(out, dataStart + s.offset);
+  for (const s of sections) Buffer.from(bytesOf(arrays[s.name]!)).copy(out, dataStart + s.offset);
   return out;
+}
+
+/**
+ * A format-1 header (PatchCore only: `config` held the coreset and b, `bank` the bank facts)
+ * as a format-2 one. Nothing is lost: the PatchCore detector reads the same values from
+ * `detectorConfig` and `state`.
+ */
+function upgradeV1(h: Record<string, unknown>): ModelHeader {
+  const cfg = h.config as Record<string, unknown>;
+  const bank = h.bank as { size: number; dim: number; grid: [number, number]; patchesBeforeCoreset: number };
+  const refit = h.refit as { parentBankSize: number; images: { name: string; sha256: string }[]; addedPatches: number; seconds: number } | null;
+  const coreset = cfg.coreset as { seed?: number } | undefined;
+  const { coreset: _c, neighbours, ...common } = cfg;
+  return {
+    ...(h as unknown as ModelHeader),
+    formatVersion: 1,
+    detector: 'patchcore',
+    config: { ...(common as unknown as ModelHeader['config']), seed: coreset?.seed ?? 0 },
+    detectorConfig: { coreset: cfg.coreset, neighbours },
+    features: { dim: bank.dim, grid: bank.grid },
+    state: { bankSize: bank.size, patchesBeforeCoreset: bank.patchesBeforeCoreset },
+    refit: refit ? { parentSize: refit.parentBankSize, images: refit.images, added: refit.addedPatches, seconds: refit.seconds } : null,
+  };
 }
 
 export function decodeModelFile(buf: Buffer, file: string): LoadedModel {
@@ -86,31 +107,58 @@ export function decodeModelFile(buf: Buffer, file: string): LoadedModel {
   }
   const len = buf.readUInt32LE(12);
   if (16 + len > buf.length) throw bad(`header truncated (${len} bytes announced, ${buf.length - 16} present)`);
-  let header: ModelHeader;
+  let raw: Record<string, unknown>;
   try {
-    header = JSON.parse(buf.toString('utf8', 16, 16 + len)) as ModelHeader;
+    raw = JSON.parse(buf.toString('utf8', 16, 16 + len)) as Record<string, unknown>;
   } catch {
     throw bad('its header is not valid JSON');
   }
-  if (typeof header !== 'object' || header === null || !Array.isArray(header.sections) || typeof header.bank !== 'object' || typeof header.config !== 'object') {
-    throw bad('its header lacks the bank, config or section table');
+  if (typeof raw !== 'object' || raw === null || !Array.isArray(raw.sections) || typeof raw.config !== 'object' || raw.config === null) {
+    throw bad('its header lacks the config or section table');
+  }
+  if (version === 1 && (typeof raw.bank !== 'object' || raw.bank === null)) throw bad('its header lacks the bank');
+  const header = version === 1 ? upgradeV1(raw) : (raw as unknown as ModelHeader);
+  if (!(DETECTOR_IDS as readonly string[]).includes(header.detector)) {
+    throw new KensaError('UNKNOWN_DETECTOR', `${file} was fitted with detector "${String(header.detector)}", which this Kensa does not know (it knows ${DETECTOR_IDS.join(', ')})`, { file });
+  }
+  if (typeof header.features !== 'object' || header.features === null || typeof header.state !== 'object' || header.state === null) {
+    throw bad('its header lacks the features or detector state');
   }
   const dataStart = align(16 + len);
-  const arrays: Partial<ModelArrays> = {};
+  const arrays: ModelArrays = {};
   for (const s of header.sections as SectionInfo[]) {
     const start = dataStart + s.offset;
     if (start + s.byteLength > buf.length) throw bad(`section ${s.name} truncated (file is ${buf.length} bytes, needs ${start + s.byteLength})`);
-    const raw = buf.subarray(start, start + s.byteLength);
-    if (sha(raw) !== s.sha256) throw bad(`section ${s.name} fails its checksum (the file is damaged)`);
+    const bytes = buf.subarray(start, start + s.byteLength);
+    if (sha(bytes) !== s.sha256) throw bad(`section ${s.name} fails its checksum (the file is damaged)`);
     const copy = new ArrayBuffer(s.byteLength);
-    new Uint8Array(copy).set(raw);
+    new Uint8Array(copy).set(bytes);
     const expected = s.shape.reduce((a, c) => a * c, 1);
-    const arr = s.dtype === 'float32' ? new Float32Array(copy) : new Int32Array(copy);
+    const arr = s.dtype === 'float32' ? new Float32Array(copy) : s.dtype === 'int32' ? new Int32Array(copy) : new Uint8Array(copy);
     if (arr.length !== expected) throw bad(`section ${s.name} has ${arr.length} values, shape says ${expected}`);
-    (arrays as Record<string, Float32Array | Int32Array>)[s.name] = arr;
+    arrays[s.name] = arr;
   }
-  if (!arrays.bank || !arrays.bankNeighbours) throw bad('bank sections missing');
-  return { header, file, bank: arrays.bank, bankNeighbours: arrays.bankNeighbours };
+  return { header, file, arrays };
+}
+
+/** The named float32 section of a model, or MODEL_INVALID naming what is missing. */
+export function f32Section(model: LoadedModel, name: string, length?: number): Float32Array {
+  const a = model.arrays[name];
+  if (!(a instanceof Float32Array)) throw new KensaError('MODEL_INVALID', `${model.file} is not a usable Kensa model: section ${name} (float32) is missing`, { file: model.file });
+  if (length !== undefined && a.length !== length) {
+    throw new KensaError('MODEL_INVALID', `${model.file} is not a usable Kensa model: section ${name} has ${a.length} values, expected ${length}`, { file: model.file });
+  }
+  return a;
+}
+
+/** The named int32 section of a model, or MODEL_INVALID naming what is missing. */
+export function i32Section(model: LoadedModel, name: string, length?: number): Int32Array {
+  const a = model.arrays[name];
+  if (!(a instanceof Int32Array)) throw new KensaError('MODEL_INVALID', `${model.file} is not a usable Kensa model: section ${name} (int32) is missing`, { file: model.file });
+  if (length !== undefined && a.length !== length) {
+    throw new KensaError('MODEL_INVALID', `${model.file} is not a usable Kensa model: section ${name} has ${a.length} values, expected ${length}`, { file: model.file });
+  }
+  return a;
 }
 
 /** Writes `bytes` to `file` atomically (temp file in the same folder, fsync, rename, fsync dir). */
@@ -142,7 +190,7 @@ export async function writeFileAtomic(file: string, bytes: Uint8Array): Promise<
   }
 }
 
-export async function saveModel(file: string, header: Omit<ModelHeader, 'sections'>, arrays: ModelArrays): Promise<void> {
+export async function saveModel(file: string, header: ModelHeaderDraft, arrays: ModelArrays): Promise<void> {
   await writeFileAtomic(file, encodeModelFile(header, arrays));
 }
 

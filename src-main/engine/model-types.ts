@@ -1,22 +1,28 @@
 /**
- * What a fitted PatchCore model says about itself (the JSON header of a `.kensa` file).
- * Plain data: it crosses worker, IPC and JSON boundaries as is.
+ * What a fitted model says about itself (the JSON header of a `.kensa` file), for every
+ * detector. Plain data: it crosses worker, IPC and JSON boundaries as is.
+ *
+ * The header has a shared part that every detector fills the same way (backbone, taps, the
+ * input/feature settings, good-part statistics, fit record) and a detector part: `detector`
+ * (its id), `detectorConfig` (its own settings) and `state` (its own small facts, e.g.
+ * PatchCore's bank size). Arrays live in named sections (./model-file.ts).
  */
 import type { TapInfo } from './backbone/taps';
 import type { EmbeddingConfig } from './backbone/extractor';
-import type { CoresetOptions } from './coreset';
 import type { ResizeMode } from './imaging/load';
 
-export interface PatchCoreConfig {
+/** The detectors Kensa knows (./detectors/registry.ts). */
+export const DETECTOR_IDS = ['patchcore', 'padim', 'student-teacher', 'autoencoder', 'fusion'] as const;
+export type DetectorId = (typeof DETECTOR_IDS)[number];
+
+/** Settings every detector shares: how images become patch features and maps. */
+export interface InputConfig {
   embedding: EmbeddingConfig;
   /** How images are brought to the model input size (default 'stretch': no forced centre crop). */
   resize: ResizeMode;
-  coreset: CoresetOptions;
-  /** b of Eq. 7 (neighbours of m* in the bank). */
-  neighbours: number;
-  /** σ of the anomaly-map Gaussian (paper: 4). */
+  /** σ of the anomaly-map Gaussian (PatchCore and PaDiM papers: 4). */
   blurSigma: number;
-  /** Share of training images held out of the bank to measure good-part statistics. */
+  /** Share of training images held out of fitting to measure good-part statistics. */
   calibrationShare: number;
   /** At most this many calibration images. */
   calibrationMax: number;
@@ -24,6 +30,8 @@ export interface PatchCoreConfig {
   batchSize: number;
   /** Tap names; null = the manifest's or discovered. */
   taps: string[] | null;
+  /** Seed of every random choice of a fit (calibration split, coreset start, channel subset, initialisation). */
+  seed: number;
 }
 
 export interface Quantiles {
@@ -35,10 +43,10 @@ export interface Quantiles {
   max: number;
 }
 
-/** Statistics of good parts (calibration images scored against the bank). */
+/** Statistics of good parts (held-out calibration images scored by the fitted detector). */
 export interface GoodStats {
   images: number;
-  /** Eq. 7 scores of the calibration images. */
+  /** Image scores of the calibration images. */
   imageScores: number[];
   imageScore: { mean: number; std: number; max: number };
   /** Anomaly-map pixel values over all calibration images. */
@@ -51,8 +59,17 @@ export interface GoodStats {
   colourScale: { low: number; high: number };
 }
 
+/** One line a detector shows about a fitted model ("Memory bank: 12,345 patches"). */
+export interface DetectorFact {
+  key: string;
+  label: string;
+  value: number | string;
+  unit?: string;
+}
+
 export interface ModelHeader {
   formatVersion: number;
+  detector: DetectorId;
   /** Random id of this model; a refit records its parent's id. */
   id: string;
   parentId: string | null;
@@ -60,8 +77,13 @@ export interface ModelHeader {
   createdAt: string;
   backbone: { id: string; file: string; sha256: string; bytes: number };
   taps: TapInfo[];
-  config: PatchCoreConfig;
-  bank: { size: number; dim: number; grid: [number, number]; patchesBeforeCoreset: number };
+  config: InputConfig;
+  /** The detector's own settings (its resolveConfig output). */
+  detectorConfig: Record<string, unknown>;
+  /** Patch features the detector works on: D and the patch grid [h, w]. */
+  features: { dim: number; grid: [number, number] };
+  /** The detector's own small facts (JSON); large arrays go into sections. */
+  state: Record<string, unknown>;
   stats: GoodStats;
   fit: {
     images: number;
@@ -71,12 +93,14 @@ export interface ModelHeader {
     /** Training images (relative names) and their content hashes. */
     trainImages: { name: string; sha256: string }[];
   };
-  /** Set on a model made by extending a parent's bank with new good parts. */
+  /** Set on a model made from a parent model and new good parts (a refit). */
   refit: {
-    parentBankSize: number;
+    parentSize: number;
     images: { name: string; sha256: string }[];
-    addedPatches: number;
+    added: number;
     seconds: number;
   } | null;
   sections: unknown[];
 }
+
+export type ModelHeaderDraft = Omit<ModelHeader, 'sections'>;

@@ -13,7 +13,8 @@ import { fitWithin, writeHeatmapOverlay } from '../engine/imaging/heatmap';
 import { loadImage } from '../engine/imaging/load';
 import { loadModel, saveModel } from '../engine/model-file';
 import { writeMapPng } from '../engine/imaging/mapfile';
-import { fitPatchCore, PatchCoreScorer, refitPatchCore, type Progress } from '../engine/patchcore';
+import { fitModel, openScorer, refitModel } from '../engine/detectors/registry';
+import type { Progress } from '../engine/detectors/types';
 import type { EvalJob, FitJob, FromWorker, JobResult, RefitJob, ScoreItem, ScoreJob, ToWorker } from './protocol';
 
 const port = parentPort;
@@ -40,10 +41,12 @@ function progressPoster(id: number): (p: Progress) => void {
 }
 
 async function runFit(id: number, job: FitJob, signal: AbortSignal): Promise<JobResult> {
-  const fit = await fitPatchCore(job.files, {
+  const fit = await fitModel(job.files, {
     signal,
     onProgress: progressPoster(id),
+    ...(job.detector === undefined ? {} : { detector: job.detector }),
     ...(job.backbone === undefined ? {} : { backbone: job.backbone }),
+    ...(job.input === undefined ? {} : { input: job.input }),
     ...(job.config === undefined ? {} : { config: job.config }),
     ...(job.ep === undefined ? {} : { ep: job.ep }),
     ...(job.baseDir === undefined ? {} : { baseDir: job.baseDir }),
@@ -55,7 +58,7 @@ async function runFit(id: number, job: FitJob, signal: AbortSignal): Promise<Job
 
 async function runRefit(id: number, job: RefitJob, signal: AbortSignal): Promise<JobResult> {
   const parent = await loadModel(job.model);
-  const fit = await refitPatchCore(parent, job.files, {
+  const fit = await refitModel(parent, job.files, {
     signal,
     onProgress: progressPoster(id),
     ...(job.backbone === undefined ? {} : { backbone: job.backbone }),
@@ -69,7 +72,7 @@ async function runRefit(id: number, job: RefitJob, signal: AbortSignal): Promise
 
 async function runScore(id: number, job: ScoreJob, signal: AbortSignal): Promise<JobResult> {
   const model = await loadModel(job.model);
-  const scorer = await PatchCoreScorer.create(model, {
+  const scorer = await openScorer(model, {
     ...(job.backbone === undefined ? {} : { backbone: job.backbone }),
     ...(job.ep === undefined ? {} : { ep: job.ep }),
   });
@@ -115,7 +118,9 @@ async function runEval(id: number, job: EvalJob, signal: AbortSignal): Promise<J
   const report = await evaluateDataset(job.dataset, {
     signal,
     onProgress: progressPoster(id),
+    ...(job.detector === undefined ? {} : { detector: job.detector }),
     ...(job.backbone === undefined ? {} : { backbone: job.backbone }),
+    ...(job.input === undefined ? {} : { input: job.input }),
     ...(job.config === undefined ? {} : { config: job.config }),
     ...(job.ep === undefined ? {} : { ep: job.ep }),
     ...(job.modelOut === undefined ? {} : { onFit: (fit) => saveModel(job.modelOut!, fit.header, fit.arrays) }),

@@ -4,7 +4,8 @@
  */
 import type { SerializedKensaError } from '../engine/errors';
 import type { EpRequest } from '../engine/ort/session';
-import type { PartialConfig, Progress, FileError } from '../engine/patchcore';
+import type { PartialInput } from '../engine/detectors/pipeline';
+import type { Progress, FileError } from '../engine/detectors/types';
 import type { ModelHeader } from '../engine/model-types';
 import type { EvalReport } from '../engine/eval';
 
@@ -13,8 +14,13 @@ export interface FitJob {
   files: string[];
   /** Where the model is written (atomically, only when the fit completes). */
   out: string;
+  /** Detector id (default patchcore). */
+  detector?: string;
   backbone?: string;
-  config?: PartialConfig;
+  /** Shared input settings (size, blur, calibration, seed). */
+  input?: PartialInput;
+  /** The detector's own settings. */
+  config?: Record<string, unknown>;
   ep?: EpRequest;
   baseDir?: string;
 }
@@ -50,8 +56,10 @@ export interface RefitJob {
 export interface EvalJob {
   kind: 'eval';
   dataset: string;
+  detector?: string;
   backbone?: string;
-  config?: PartialConfig;
+  input?: PartialInput;
+  config?: Record<string, unknown>;
   ep?: EpRequest;
   /** Optional: also save the fitted model here. */
   modelOut?: string;
@@ -79,7 +87,7 @@ export type ScoreItem =
       heatmap?: string;
       /** File name of the saved map (ScoreJob.maps). */
       map?: string;
-      timing: { decodeMs: number; backboneMs: number; nnMs: number; mapMs: number };
+      timing: { decodeMs: number; backboneMs: number; headMs: number; mapMs: number };
     }
   | { ok: false; file: string; error: SerializedKensaError };
 

@@ -22,7 +22,9 @@ import { rasterize, toCoco, validateRegions } from './regions';
 import { loadBackbone } from '../engine/backbone/backbone';
 import { listImages as listImageFiles, loadImageFromBuffer, readImageFile } from '../engine/imaging/load';
 import { loadModel } from '../engine/model-file';
-import type { PartialConfig } from '../engine/patchcore';
+import type { PartialInput } from '../engine/detectors/pipeline';
+import { getDetector } from '../engine/detectors/registry';
+import type { ModelHeaderDraft } from '../engine/model-types';
 import type { EpRequest } from '../engine/ort/session';
 import type { EngineClient, JobHandlers } from '../jobs/engine-client';
 
@@ -83,8 +85,13 @@ export interface ImportResult {
 }
 
 export interface FitRequest {
+  /** Detector id (default patchcore). */
+  detector?: string;
   backbone?: string;
-  config?: PartialConfig;
+  /** Shared input settings (size, blur, seed, …). */
+  input?: PartialInput;
+  /** The detector's own settings. */
+  config?: Record<string, unknown>;
   ep?: EpRequest;
 }
 
@@ -225,8 +232,14 @@ export class ProjectService {
   async fit(engine: Engine, req: FitRequest, actor: string, handlers: JobHandlers = {}): Promise<ModelRecord> {
     const train = listImages(this.db, { role: 'train' });
     if (train.length === 0) throw new KensaError('NO_IMAGES', 'no training images imported: import good parts as training images first');
+    const detector = getDetector(req.detector ?? 'patchcore');
+    detector.resolveConfig(req.config); // bad settings fail before a version is begun
     const backbone = await loadBackbone(req.backbone);
-    const model = beginModel(this.db, { kind: 'fit', backboneId: backbone.id, backboneSha256: backbone.sha256, config: (req.config ?? {}) as Record<string, unknown> }, actor);
+    const model = beginModel(
+      this.db,
+      { kind: 'fit', detector: detector.id, backboneId: backbone.id, backboneSha256: backbone.sha256, config: { ...(req.input ?? {}), ...(req.config ?? {}) } as Record<string, unknown> },
+      actor,
+    );
     const out = this.modelFile(model.version);
     try {
       await mkdir(path.join(this.dir, 'models'), { recursive: true });
@@ -237,12 +250,14 @@ export class ProjectService {
           out: this.abs(out),
           backbone: backbone.file,
           baseDir: this.dir,
+          detector: detector.id,
+          ...(req.input ? { input: req.input } : {}),
           ...(req.config ? { config: req.config } : {}),
           ...(req.ep ? { ep: req.ep } : {}),
         },
         handlers,
       ).result;
-      const done = await this.complete(model.version, out, r.header.bank.size, r.header.fit.seconds, r.header.fit.ep, actor);
+      const done = await this.complete(model.version, out, r.header, r.header.fit.seconds, actor);
       // A first model gets a starting threshold so the queue is usable at once; it is an
       // ordinary audited threshold version that the reviewer will replace when tuning.
       if (currentThreshold(this.db, model.version) === null) {
@@ -263,9 +278,11 @@ export class ProjectService {
     }
   }
 
-  private async complete(version: number, out: string, bankSize: number, seconds: number, ep: string, actor: string): Promise<ModelRecord> {
+  private async complete(version: number, out: string, header: ModelHeaderDraft, seconds: number, actor: string): Promise<ModelRecord> {
     const bytes = await readFile(this.abs(out));
-    return completeModel(this.db, version, { modelFile: out.split(path.sep).join('/'), modelSha256: sha256File(bytes), bankSize, fitSeconds: seconds, ep }, actor);
+    const facts = Object.fromEntries(getDetector(header.detector).facts({ ...header, sections: [] }).map(({ key, ...f }) => [key, f]));
+    const bankSize = header.detector === 'patchcore' ? Number(header.state.bankSize) : null;
+    return completeModel(this.db, version, { modelFile: out.split(path.sep).join('/'), modelSha256: sha256File(bytes), facts, bankSize, fitSeconds: seconds, ep: header.fit.ep }, actor);
   }
 
   /** Loads a version's model file, checking it is the file the store recorded. */
@@ -409,6 +426,10 @@ export class ProjectService {
   async refit(engine: Engine, actor: string, handlers: JobHandlers = {}): Promise<RefitResult> {
     const parent = getActiveModel(this.db);
     if (!parent) throw new KensaError('NOT_FOUND', 'no active model to refit');
+    const detector = getDetector(parent.detector);
+    if (!detector.canRefit) {
+      throw new KensaError('REFIT_UNSUPPORTED', `the active model v${parent.version} is ${detector.title}, which cannot take reviewed parts in a refit: fit a new version, or make a PatchCore version active`);
+    }
     const pending = this.pendingRefit();
     if (pending.length === 0) throw new KensaError('CONFLICT', 'no new good verdicts on flagged parts: nothing to refit');
     const parentFile = await this.loadModelFile(parent.version);
@@ -418,7 +439,7 @@ export class ProjectService {
     const flaggedBefore = new Set(scoresFor(this.db, parent.version).filter((s) => t !== null && s.score >= t.value).map((s) => s.imageId));
     const model = beginModel(
       this.db,
-      { kind: 'refit', parentVersion: parent.version, backboneId: parent.backboneId, backboneSha256: parent.backboneSha256, config: parent.config as Record<string, unknown>, addedImageIds: images.map((i) => i.id) },
+      { kind: 'refit', parentVersion: parent.version, detector: parent.detector, backboneId: parent.backboneId, backboneSha256: parent.backboneSha256, config: parent.config as Record<string, unknown>, addedImageIds: images.map((i) => i.id) },
       actor,
     );
     const out = this.modelFile(model.version);
@@ -426,7 +447,7 @@ export class ProjectService {
     try {
       const r = await engine.run({ kind: 'refit', model: parentFile.file, files: images.map((i) => this.abs(i.path)), out: this.abs(out), baseDir: this.dir }, handlers).result;
       if (r.skipped.length > 0) throw new KensaError('IMAGE_UNREADABLE', `refit could not read ${r.skipped.map((s) => s.file).join(', ')}: ${r.skipped[0]!.error.message}`);
-      done = await this.complete(model.version, out, r.header.bank.size, r.header.refit?.seconds ?? r.header.fit.seconds, r.header.fit.ep, actor);
+      done = await this.complete(model.version, out, r.header, r.header.refit?.seconds ?? r.header.fit.seconds, actor);
     } catch (e) {
       failModel(this.db, model.version, isKensaError(e) ? `${e.code}: ${e.message}` : String(e));
       throw e;

@@ -110,7 +110,9 @@ export interface ReportModelVersion {
   modelSha256: string | null;
   /** The model file on disk now against the checksum recorded when it was made. */
   fileCheck: 'ok' | 'missing' | 'mismatch' | 'no-file';
-  bankSize: number | null;
+  detector: string;
+  /** The detector's facts, one line ("Memory bank 12345 patches"). */
+  facts: string;
   createdAt: string;
   createdBy: string;
   /** The version the report's figures use (active at the end of the period). */
@@ -402,7 +404,8 @@ export async function buildReport(svc: ProjectService, opts: ReportOptions): Pro
       modelFile: m.modelFile,
       modelSha256: m.modelSha256,
       fileCheck: state.check,
-      bankSize: m.bankSize,
+      detector: m.detector,
+      facts: Object.values(m.facts).map((f) => `${f.label} ${f.value}${f.unit ? ` ${f.unit}` : ''}`).join(', '),
       createdAt: m.createdAt,
       createdBy: m.createdBy,
       inForce: v === version,
@@ -854,7 +857,7 @@ export function reportHtml(model: ReportModel): string {
     for (const v of m.models) {
       const check = v.fileCheck === 'ok' ? '<span class="badge ok">FILE OK</span>' : `<span class="badge bad">${esc(v.fileCheck.toUpperCase())}</span>`;
       out.push(
-        `<tr><td><b>v${v.version}</b>${v.inForce ? ' <span class="badge ok">IN FORCE</span>' : ''}<br><span class="small muted">${v.kind}${v.parentVersion !== null ? ` of v${v.parentVersion}` : ''} · bank ${v.bankSize ?? '—'}</span></td>` +
+        `<tr><td><b>v${v.version}</b>${v.inForce ? ' <span class="badge ok">IN FORCE</span>' : ''}<br><span class="small muted">${v.kind}${v.parentVersion !== null ? ` of v${v.parentVersion}` : ''} · ${esc(v.detector)}${v.facts ? ` · ${esc(v.facts)}` : ''}</span></td>` +
           `<td>${esc(when(v.createdAt))}<br><span class="small muted">by ${esc(v.createdBy)}</span></td>` +
           `<td>${esc(v.backboneId)}<div class="hashline">sha256 ${esc(v.backboneSha256)}</div></td>` +
           `<td>${esc(v.modelFile ?? '—')} ${check}<div class="hashline">sha256 ${esc(v.modelSha256 ?? '—')}</div></td><td class="n">${v.verdicts}</td></tr>`,

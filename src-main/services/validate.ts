@@ -3,6 +3,7 @@
  * the renderer is checked for shape, type and range before any service runs, and a bad call
  * gets an INVALID_ARGUMENT error that says which field is wrong and why.
  */
+import { DETECTOR_IDS } from '../engine/model-types';
 import type { ApiMethod, ArgsOf } from '../shared/api';
 import { KensaError } from '../shared/errors';
 import { validateRegions } from './regions';
@@ -71,6 +72,8 @@ export function validateArgs<M extends ApiMethod>(method: M, raw: unknown): Args
     case 'projects.close':
     case 'jobs.score':
     case 'jobs.refit':
+    case 'jobs.compare':
+    case 'models.compare':
       only(m, o, []);
       return {} as ArgsOf<M>;
     case 'app.setReviewer':
@@ -128,10 +131,16 @@ export function validateArgs<M extends ApiMethod>(method: M, raw: unknown): Args
       only(m, o, ['imageId']);
       return { imageId: int(m, o, 'imageId', 1, IMAGE_ID)! } as ArgsOf<M>;
     case 'jobs.fit': {
-      only(m, o, ['backbone', 'coresetRatio']);
+      only(m, o, ['backbone', 'coresetRatio', 'detector']);
       const backbone = str(m, o, 'backbone', { optional: true, max: 1024 });
       const coresetRatio = num(m, o, 'coresetRatio', 0.001, 1, true);
-      return { ...(backbone === undefined ? {} : { backbone }), ...(coresetRatio === undefined ? {} : { coresetRatio }) } as ArgsOf<M>;
+      const detector = oneOf(m, o, 'detector', DETECTOR_IDS, true);
+      if (coresetRatio !== undefined && detector !== undefined && detector !== 'patchcore') fail(m, `"coresetRatio" is a PatchCore setting, not one of ${detector}`);
+      return {
+        ...(backbone === undefined ? {} : { backbone }),
+        ...(coresetRatio === undefined ? {} : { coresetRatio }),
+        ...(detector === undefined ? {} : { detector }),
+      } as ArgsOf<M>;
     }
     case 'jobs.cancel':
       only(m, o, ['jobId']);

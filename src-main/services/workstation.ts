@@ -39,6 +39,8 @@ import { API_METHODS } from '../shared/api';
 import { isKensaError, KensaError } from '../shared/errors';
 import { KENSA_VERSION } from '../shared/version';
 import { getImage, getScore, thresholdHistory, verdictHistory, type ModelRecord, type Verdict } from '../store/index';
+import { listDetectors } from '../engine/detectors/registry';
+import { compareVersions, scoreReviewed } from './compare';
 import { exportReport } from './report';
 import { bandStats, tuningStats } from './threshold';
 import { writeDemoImages } from './demo';
@@ -187,7 +189,8 @@ class WorkstationImpl implements Workstation {
       kind: m.kind,
       status: m.status,
       backboneId: m.backboneId,
-      bankSize: m.bankSize,
+      detector: m.detector,
+      facts: Object.entries(m.facts).map(([key, f]) => ({ key, ...f })),
       fitSeconds: m.fitSeconds,
       ep: m.ep,
       createdAt: m.createdAt,
@@ -435,14 +438,19 @@ class WorkstationImpl implements Workstation {
         const { map, width, height } = await readMapPng(p.abs(s.mapFile), mapScaleMax(cs.high));
         return { width, height, valuesBase64: Buffer.from(map.buffer, map.byteOffset, map.byteLength).toString('base64'), colourScale: cs, modelVersion: model.version };
       },
-      'jobs.fit': async ({ backbone, coresetRatio }) => {
+      'jobs.fit': async ({ backbone, coresetRatio, detector }) => {
         const p = this.need();
         const actor = this.settings.reviewer ?? 'kensa';
         return this.startJob('fit', async (handlers, setCancel) => {
-          const m = await p.fit(this.cancellableEngine(setCancel), { ...(backbone ? { backbone } : {}), ...(coresetRatio ? { config: { coreset: { ratio: coresetRatio } } } : {}) }, actor, handlers);
+          const m = await p.fit(
+            this.cancellableEngine(setCancel),
+            { ...(backbone ? { backbone } : {}), ...(detector ? { detector } : {}), ...(coresetRatio ? { config: { coreset: { ratio: coresetRatio } } } : {}) },
+            actor,
+            handlers,
+          );
           this.lastEp = m.ep;
           await this.colourScaleOf(m.version);
-          return { summary: `model v${m.version}: bank ${m.bankSize} patches, fitted in ${(m.fitSeconds ?? 0).toFixed(1)} s on ${m.ep}` };
+          return { summary: `model v${m.version}: ${m.detector}${Object.values(m.facts).slice(0, 1).map((f) => `, ${f.label.toLowerCase()} ${f.value}${f.unit ? ` ${f.unit}` : ''}`).join('')}, fitted in ${(m.fitSeconds ?? 0).toFixed(1)} s on ${m.ep}` };
         });
       },
       'jobs.score': async () => {
@@ -465,6 +473,15 @@ class WorkstationImpl implements Workstation {
           };
         });
       },
+      'jobs.compare': async () => {
+        const p = this.need();
+        return this.startJob('compare', async (handlers, setCancel) => {
+          const runs = await scoreReviewed(p, this.cancellableEngine(setCancel), handlers);
+          const scored = runs.reduce((a, r) => a + r.scored, 0);
+          return { summary: runs.length === 0 ? 'every version has scored the reviewed parts' : `scored ${scored} reviewed parts with ${runs.map((r) => `v${r.version}`).join(', ')}` };
+        });
+      },
+      'models.compare': async () => compareVersions(this.need()),
       'jobs.cancel': async ({ jobId }) => {
         if (!this.job || this.job.id !== jobId) throw new KensaError('NOT_FOUND', `no running job ${jobId}`);
         this.job.cancel();
@@ -666,6 +683,7 @@ class WorkstationImpl implements Workstation {
       recent: this.settings.recent,
       shell: this.shell,
       backbones,
+      detectors: listDetectors().map((d) => ({ id: d.id, title: d.title, summary: d.summary, trains: d.trains, canRefit: d.canRefit })),
     };
   }
 }

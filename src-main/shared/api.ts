@@ -19,7 +19,7 @@ import type { KensaErrorCode } from './errors';
 
 export type ImageRole = 'train' | 'inspect';
 export type VerdictValue = 'good' | 'defect';
-export type JobKind = 'fit' | 'score' | 'refit';
+export type JobKind = 'fit' | 'score' | 'refit' | 'compare';
 
 export interface AppInfo {
   version: string;
@@ -33,6 +33,45 @@ export interface AppInfo {
   shell: 'electron' | 'browser';
   /** Backbones this machine can use (found on disk), default first. */
   backbones: { id: string; file: string }[];
+  /** The detectors a fit can use, the default (patchcore) first. */
+  detectors: DetectorInfo[];
+}
+
+export interface DetectorInfo {
+  id: string;
+  title: string;
+  summary: string;
+  /** Fitting trains networks (slower: tens of seconds to minutes). */
+  trains: boolean;
+  /** Reviewed good parts can be added in a refit. */
+  canRefit: boolean;
+}
+
+/** The project's ready model versions compared on its reviewed parts (services/compare.ts). */
+export interface ModelComparison {
+  reviewed: number;
+  defects: number;
+  goods: number;
+  rows: {
+    version: number;
+    detector: string;
+    kind: 'fit' | 'refit';
+    active: boolean;
+    /** Reviewed parts this version has scored (the rest need `jobs.compare`). */
+    reviewedScored: number;
+    defects: number;
+    goods: number;
+    auroc: number | null;
+    /** Good parts passed at the zero-miss threshold of this version's scores. */
+    pg0: number | null;
+    /** This version's threshold in force (null: none set). */
+    threshold: number | null;
+    /** Reviewed defects under the threshold (missed), reviewed good parts at or over it. */
+    misses: number | null;
+    falseAlarms: number | null;
+    reviewLoad: { flagged: number; total: number; share: number } | null;
+    fitSeconds: number | null;
+  }[];
 }
 
 export interface ModelSummary {
@@ -41,7 +80,10 @@ export interface ModelSummary {
   kind: 'fit' | 'refit';
   status: 'building' | 'ready' | 'failed';
   backboneId: string;
-  bankSize: number | null;
+  /** Detector id: patchcore, padim, student-teacher, autoencoder, fusion. */
+  detector: string;
+  /** What the detector states about the fitted model ("Memory bank: 12,345 patches"). */
+  facts: { key: string; label: string; value: number | string; unit?: string }[];
   fitSeconds: number | null;
   ep: string | null;
   createdAt: string;
@@ -275,9 +317,11 @@ export interface ApiMethods {
   'images.map': { args: { imageId: number }; result: MapData | null };
   'images.thumbnail': { args: { imageId: number }; result: ImageData };
 
-  'jobs.fit': { args: { backbone?: string; coresetRatio?: number }; result: { jobId: string } };
+  'jobs.fit': { args: { backbone?: string; coresetRatio?: number; detector?: string }; result: { jobId: string } };
   'jobs.score': { args: Record<string, never>; result: { jobId: string } };
   'jobs.refit': { args: Record<string, never>; result: { jobId: string } };
+  /** Scores the reviewed parts with every ready version that has not scored them (for models.compare). */
+  'jobs.compare': { args: Record<string, never>; result: { jobId: string } };
   'jobs.cancel': { args: { jobId: string }; result: null };
 
   'review.queue': { args: { filter?: QueueFilter }; result: QueueEntry[] };
@@ -302,6 +346,8 @@ export interface ApiMethods {
   'report.export': { args: { format: 'pdf' | 'html' | 'csv' | 'json'; from?: string; to?: string }; result: ReportExport };
 
   'models.rollback': { args: { version: number; reason: string }; result: ProjectState };
+  /** Every ready version on the project's reviewed parts: AUROC, PG0, misses at its threshold, review load. */
+  'models.compare': { args: Record<string, never>; result: ModelComparison };
 
   /** Writes the marked defect regions as PNG masks + COCO JSON into a folder inside the project. */
   'regions.export': { args: Record<string, never>; result: { dir: string; masks: number; annotations: number } };
@@ -330,6 +376,7 @@ export const API_METHODS = [
   'jobs.fit',
   'jobs.score',
   'jobs.refit',
+  'jobs.compare',
   'jobs.cancel',
   'review.queue',
   'review.part',
@@ -339,6 +386,7 @@ export const API_METHODS = [
   'threshold.stats',
   'report.export',
   'models.rollback',
+  'models.compare',
   'regions.export',
 ] as const satisfies readonly ApiMethod[];
 

@@ -24,6 +24,10 @@ export type KensaErrorCode =
   | 'MODEL_INVALID'
   | 'MODEL_VERSION'
   | 'MODEL_BACKBONE_MISMATCH'
+  // detectors
+  | 'UNKNOWN_DETECTOR'
+  | 'REFIT_UNSUPPORTED'
+  | 'FIT_FAILED'
   // jobs / usage
   | 'CANCELLED'
   | 'INVALID_ARGUMENT'

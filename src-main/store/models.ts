@@ -17,6 +17,8 @@ export type ModelStatus = 'building' | 'ready' | 'failed';
 
 export interface NewModel {
   kind: ModelKind;
+  /** The detector that fits this version (default 'patchcore'); a refit keeps its parent's. */
+  detector?: string;
   /** Required for a refit (the version whose bank it extends); must be absent for a fit. */
   parentVersion?: number | null;
   backboneId: string;
@@ -27,10 +29,20 @@ export interface NewModel {
   addedImageIds?: readonly number[];
 }
 
+/** One fact a detector states about a fitted model ("Memory bank: 12,345 patches"). */
+export interface ModelFact {
+  label: string;
+  value: number | string;
+  unit?: string;
+}
+
 export interface ModelCompletion {
   modelFile: string;
   modelSha256: string;
-  bankSize: number;
+  /** The detector's facts about the fitted model, by key (bank size, epochs, …); default: the bank size when given. */
+  facts?: Record<string, ModelFact>;
+  /** PatchCore only: the memory-bank size (kept in its column for older readers). */
+  bankSize?: number | null;
   fitSeconds: number;
   /** The ONNX Runtime execution provider that built it (e.g. 'cpu', 'cuda'). */
   ep: string;
@@ -45,7 +57,10 @@ export interface ModelRecord {
   config: JsonValue;
   modelFile: string | null;
   modelSha256: string | null;
-  bankSize: number | null;
+  /** The detector ('patchcore' for versions made before detectors had a seam). */
+  detector: string;
+  /** The detector's facts, by key (bank size, epochs, …); for rows made before migration 2, the bank size. */
+  facts: Record<string, ModelFact>;
   fitSeconds: number | null;
   ep: string | null;
   status: ModelStatus;
@@ -65,6 +80,8 @@ export interface ModelRow {
   model_file: string | null;
   model_sha256: string | null;
   bank_size: number | null;
+  detector: string | null;
+  facts: string | null;
   fit_seconds: number | null;
   ep: string | null;
   status: ModelStatus;
@@ -84,7 +101,13 @@ export function mapModel(r: ModelRow): ModelRecord {
     config: parseJson(r.config, `models.config of version ${r.version}`),
     modelFile: r.model_file,
     modelSha256: r.model_sha256,
-    bankSize: r.bank_size,
+    detector: r.detector ?? 'patchcore',
+    facts:
+      r.facts !== null
+        ? (parseJson(r.facts, `models.facts of version ${r.version}`) as unknown as Record<string, ModelFact>)
+        : r.bank_size !== null
+          ? { bankSize: { label: 'Memory bank', value: r.bank_size, unit: 'patches' } }
+          : {},
     fitSeconds: r.fit_seconds,
     ep: r.ep,
     status: r.status,
@@ -99,6 +122,7 @@ export function mapModel(r: ModelRow): ModelRecord {
 export function beginModel(db: Db, m: NewModel, actor: string): ModelRecord {
   const who = personName(actor, 'actor');
   const kind = oneOf(m.kind, ['fit', 'refit'] as const, 'kind');
+  const detector = oneOf(m.detector ?? 'patchcore', ['patchcore', 'padim', 'student-teacher', 'autoencoder', 'fusion'] as const, 'detector');
   const backboneId = text(m.backboneId, 'backboneId', 200);
   const backboneSha256 = sha256(m.backboneSha256, 'backboneSha256');
   if (m.config === null || typeof m.config !== 'object' || Array.isArray(m.config)) throw invalid('config must be a JSON object');
@@ -113,6 +137,7 @@ export function beginModel(db: Db, m: NewModel, actor: string): ModelRecord {
       const p = getModelRow(db, parent);
       if (!p) throw new KensaError('NOT_FOUND', `parent model version ${parent} does not exist`);
       if (p.status !== 'ready') throw new KensaError('CONFLICT', `parent model version ${parent} is ${p.status}, not ready`);
+      if ((p.detector ?? 'patchcore') !== detector) throw invalid(`a refit keeps its parent's detector (${p.detector ?? 'patchcore'})`);
       if (p.backbone_id !== backboneId || p.backbone_sha256 !== backboneSha256) {
         throw invalid(`a refit must use its parent's backbone (${p.backbone_id}, sha256 ${p.backbone_sha256.slice(0, 12)}…)`);
       }
@@ -123,11 +148,11 @@ export function beginModel(db: Db, m: NewModel, actor: string): ModelRecord {
     }
     const row = db
       .prepare(
-        `INSERT INTO models (version, parent_version, kind, backbone_id, backbone_sha256, config, status, created_at, created_by, added_image_ids)
-         VALUES ((SELECT coalesce(max(version), 0) + 1 FROM models), ?, ?, ?, ?, ?, 'building', ?, ?, ?)
+        `INSERT INTO models (version, parent_version, kind, backbone_id, backbone_sha256, config, status, created_at, created_by, added_image_ids, detector)
+         VALUES ((SELECT coalesce(max(version), 0) + 1 FROM models), ?, ?, ?, ?, ?, 'building', ?, ?, ?, ?)
          RETURNING *`,
       )
-      .get(parent, kind, backboneId, backboneSha256, config, nowIso(), who, JSON.stringify(added)) as ModelRow;
+      .get(parent, kind, backboneId, backboneSha256, config, nowIso(), who, JSON.stringify(added), detector) as ModelRow;
     return mapModel(row);
   });
 }
@@ -140,7 +165,10 @@ export function completeModel(db: Db, version: number, done: ModelCompletion, ac
   const who = personName(actor, 'actor');
   const modelFile = text(done.modelFile, 'modelFile', 4096);
   const modelSha256 = sha256(done.modelSha256, 'modelSha256');
-  const bankSize = integer(done.bankSize, 'bankSize', 1);
+  const bankSize = done.bankSize === undefined || done.bankSize === null ? null : integer(done.bankSize, 'bankSize', 1);
+  const factsIn = done.facts ?? (bankSize !== null ? { bankSize: { label: 'Memory bank', value: bankSize, unit: 'patches' } } : {});
+  if (factsIn === null || typeof factsIn !== 'object' || Array.isArray(factsIn)) throw invalid('facts must be a JSON object');
+  const facts = canonicalJson(factsIn as Record<string, unknown>);
   const fitSeconds = finite(done.fitSeconds, 'fitSeconds');
   if (fitSeconds < 0) throw invalid('fitSeconds must not be negative');
   const ep = text(done.ep, 'ep', 100);
@@ -148,8 +176,8 @@ export function completeModel(db: Db, version: number, done: ModelCompletion, ac
     requireBuilding(db, version);
     if (!db.prepare('SELECT 1 FROM project WHERE id = 1').get()) throw new KensaError('NOT_FOUND', `${db.name} has no project yet: create it first`);
     db.prepare(
-      `UPDATE models SET status = 'ready', model_file = ?, model_sha256 = ?, bank_size = ?, fit_seconds = ?, ep = ? WHERE version = ?`,
-    ).run(modelFile, modelSha256, bankSize, fitSeconds, ep, version);
+      `UPDATE models SET status = 'ready', model_file = ?, model_sha256 = ?, bank_size = ?, facts = ?, fit_seconds = ?, ep = ? WHERE version = ?`,
+    ).run(modelFile, modelSha256, bankSize, facts, fitSeconds, ep, version);
     const row = getModelRow(db, version) as ModelRow;
     db.prepare('UPDATE project SET active_model_version = ? WHERE id = 1').run(version);
     appendAudit(db, { actor: who, kind: row.kind, entity: 'model', entityId: version, payload: row });

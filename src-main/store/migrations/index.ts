@@ -14,6 +14,7 @@
 import type Database from 'better-sqlite3';
 import { KensaError } from '../../shared/errors';
 import { migration0001 } from './0001-initial';
+import { migration0002 } from './0002-detectors';
 
 export interface Migration {
   readonly version: number;
@@ -21,7 +22,7 @@ export interface Migration {
   up(db: Database.Database): void;
 }
 
-export const MIGRATIONS: readonly Migration[] = [migration0001];
+export const MIGRATIONS: readonly Migration[] = [migration0001, migration0002];
 
 /** The schema version this code writes and understands. */
 export const LATEST_VERSION: number = MIGRATIONS.length === 0 ? 0 : MIGRATIONS[MIGRATIONS.length - 1].version;
