@@ -37,16 +37,16 @@ export function listDetectors(): AnyDetector[] {
 const env = { resolve: getDetector };
 
 /** Fits detector `id` (default PatchCore) on good images. */
-export function fitModel(files: string[], opts: FitOptions & { detector?: string } = {}): Promise<FitResult> {
+export async function fitModel(files: string[], opts: FitOptions & { detector?: string } = {}): Promise<FitResult> {
   return fitWith(getDetector(opts.detector ?? DEFAULT_DETECTOR), files, opts, env);
 }
 
 /** A new version of `parent` with new good parts (REFIT_UNSUPPORTED for detectors that cannot). */
-export function refitModel(parent: LoadedModel, files: string[], opts: RefitOptions = {}): Promise<FitResult> {
+export async function refitModel(parent: LoadedModel, files: string[], opts: RefitOptions = {}): Promise<FitResult> {
   return refitWith(getDetector(parent.header.detector), parent, files, opts);
 }
 
 /** A scorer for a model of any detector. */
-export function openScorer(model: LoadedModel, opts: { backbone?: string; ep?: EpRequest } = {}): Promise<Scorer> {
+export async function openScorer(model: LoadedModel, opts: { backbone?: string; ep?: EpRequest } = {}): Promise<Scorer> {
   return Scorer.create(model, env, opts);
 }
