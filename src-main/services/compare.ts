@@ -2,12 +2,13 @@
  * Model versions side by side on the project's own reviewed parts (any detector): image
  * AUROC, PG0 (good parts passed at the largest threshold that still flags every reviewed
  * defect), misses and false alarms at the threshold in force, and the review load (share of
- * all scored parts that threshold flags). A version that has not scored every reviewed part
+ * the parts that version has scored that its threshold flags: a version scored only on the
+ * reviewed parts has a review load over those alone, which the UI states with its count). A version that has not scored every reviewed part
  * says how many it covers; `scoreReviewed` fills the gaps (a job).
  */
 import { auroc, zeroMiss } from '../engine/core/metrics';
 import type { ModelComparison } from '../shared/api';
-import { currentThreshold, currentVerdicts, getActiveModel, listModels, scoresFor } from '../store';
+import { currentVerdicts, getActiveModel, listModels, scoresFor } from '../store';
 import type { JobHandlers } from '../jobs/engine-client';
 import type { Engine, ProjectService, ScoreRunResult } from './project-service';
 
@@ -19,7 +20,7 @@ export function compareVersions(svc: ProjectService): ModelComparison {
     .filter((m) => m.status === 'ready')
     .map((m) => {
       const scores = scoresFor(svc.db, m.version);
-      const t = currentThreshold(svc.db, m.version);
+      const t = svc.threshold(m.version);
       const s: number[] = [];
       const y: number[] = [];
       for (const sc of scores) {

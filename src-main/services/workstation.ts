@@ -39,7 +39,7 @@ import { API_METHODS } from '../shared/api';
 import { isKensaError, KensaError } from '../shared/errors';
 import { KENSA_VERSION } from '../shared/version';
 import { getImage, getScore, thresholdHistory, verdictHistory, type ModelRecord, type Verdict } from '../store/index';
-import { listDetectors } from '../engine/detectors/registry';
+import { getDetector, listDetectors } from '../engine/detectors/registry';
 import { compareVersions, scoreReviewed } from './compare';
 import { exportReport } from './report';
 import { bandStats, tuningStats } from './threshold';
@@ -595,6 +595,8 @@ class WorkstationImpl implements Workstation {
     const p = this.need();
     const n = p.settings().autoRefitAfter;
     if (n === null || this.job || p.pendingRefit().length < n) return;
+    const active = p.activeModel();
+    if (!active || !getDetector(active.detector).canRefit) return; // the Fit screen says why refit is unavailable
     // A refit that cannot start now is started by hand later; the verdict itself stands.
     this.handlers['jobs.refit']({}).catch(() => undefined);
   }

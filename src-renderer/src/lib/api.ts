@@ -58,6 +58,7 @@ const METHODS = [
   'jobs.fit',
   'jobs.score',
   'jobs.refit',
+  'jobs.compare',
   'jobs.cancel',
   'review.queue',
   'review.part',
@@ -67,6 +68,7 @@ const METHODS = [
   'threshold.stats',
   'report.export',
   'models.rollback',
+  'models.compare',
   'regions.export',
 ] as const satisfies readonly ApiMethod[];
 
@@ -357,6 +359,8 @@ const ACTIONS: Record<ApiMethod, string> = {
   'jobs.fit': 'Could not start the fit',
   'jobs.score': 'Could not start scoring',
   'jobs.refit': 'Could not start the refit',
+  'jobs.compare': 'Could not score the reviewed parts with every version',
+  'models.compare': 'Could not compare the model versions',
   'jobs.cancel': 'Could not cancel the job',
   'review.queue': 'Could not load the review queue',
   'review.part': 'Could not load the part',

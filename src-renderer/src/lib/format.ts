@@ -81,3 +81,14 @@ export function fmtEp(ep: string | null | undefined): string {
   if (e === 'coreml') return 'CoreML';
   return ep;
 }
+
+/** A detector's fact about a fitted model, value and unit ("12,345 patches", "10 %", "0.0123"). */
+export function fmtFact(f: { value: number | string; unit?: string | undefined }): string {
+  const v = typeof f.value === 'number' ? (Number.isInteger(f.value) ? fmtInt(f.value) : String(Number(f.value.toPrecision(4)))) : f.value;
+  return f.unit ? `${v} ${f.unit}` : v;
+}
+
+/** The same with its label, for compact places ("Memory bank 12,345 patches"). */
+export function fmtFactLine(f: { label: string; value: number | string; unit?: string | undefined }): string {
+  return `${f.label} ${fmtFact(f)}`;
+}

@@ -3,9 +3,10 @@
  * which overlay has the keyboard, the event-channel connection, and what happens when the
  * main side reports a project change or a finished job.
  */
-import type { AppInfo, KensaEvent, ProjectState } from '../../../src-main/shared/api';
+import type { AppInfo, DetectorInfo, KensaEvent, ProjectState } from '../../../src-main/shared/api';
 import { api, describeError, onConnection, onEvent, onReconnect, type ConnectionStatus } from '../lib/api';
 import { clearParts } from '../lib/parts';
+import { comparison } from './compare.svelte';
 import { imports } from './imports.svelte';
 import { JOB_LABEL, jobs, type JobOutcome } from './jobs.svelte';
 import { project } from './project.svelte';
@@ -35,6 +36,18 @@ export class AppState {
   bootError = $state<{ title: string; message: string } | null>(null);
 
   readonly reviewer = $derived(this.info?.reviewer ?? null);
+  /** The detectors a fit can use, the default first. */
+  readonly detectors = $derived<DetectorInfo[]>(this.info?.detectors ?? []);
+
+  /** What the workstation says about detector `id` (null when this build does not list it). */
+  detector(id: string | null | undefined): DetectorInfo | null {
+    return this.detectors.find((d) => d.id === id) ?? null;
+  }
+
+  /** A detector's display name ("PatchCore"); the id itself when unknown. */
+  detectorTitle(id: string): string {
+    return this.detector(id)?.title ?? id;
+  }
 
   private wired = false;
   private openedDir: string | null = null;
@@ -85,6 +98,7 @@ export class AppState {
     this.openedDir = st.dir;
     project.set(st);
     queue.reset();
+    comparison.reset();
     clearParts();
     jobs.sync(st.job);
     this.view = defaultView(st);

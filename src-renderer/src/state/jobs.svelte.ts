@@ -1,9 +1,9 @@
 /**
- * Long jobs (fit, score, refit): the one running now, its progress from `job` events, and
+ * Long jobs (fit, score, refit, compare): the one running now, its progress from `job` events, and
  * the last outcome of each kind (done with its summary, failed with its error, cancelled).
  * Elapsed time and ETA tick locally between progress events.
  */
-import type { ApiError, JobEvent, JobKind, JobProgress } from '../../../src-main/shared/api';
+import type { ApiError, ArgsOf, JobEvent, JobKind, JobProgress } from '../../../src-main/shared/api';
 import { api } from '../lib/api';
 
 export interface JobOutcome {
@@ -16,7 +16,7 @@ export interface JobOutcome {
   at: number;
 }
 
-export const JOB_LABEL: Record<JobKind, string> = { fit: 'Fit', score: 'Scoring', refit: 'Refit' };
+export const JOB_LABEL: Record<JobKind, string> = { fit: 'Fit', score: 'Scoring', refit: 'Refit', compare: 'Comparison' };
 
 export class JobState {
   progress = $state.raw<JobProgress | null>(null);
@@ -44,10 +44,12 @@ export class JobState {
     return () => this.finishedListeners.delete(listener);
   }
 
-  async start(kind: JobKind, args: { backbone?: string; coresetRatio?: number } = {}): Promise<string> {
+  /** Starts a job; `args` (backbone, detector, coreset ratio) are for a fit. */
+  async start(kind: JobKind, args: ArgsOf<'jobs.fit'> = {}): Promise<string> {
     this.starting = kind;
     try {
-      const { jobId } = kind === 'fit' ? await api.jobs.fit(args) : kind === 'score' ? await api.jobs.score() : await api.jobs.refit();
+      const { jobId } =
+        kind === 'fit' ? await api.jobs.fit(args) : kind === 'score' ? await api.jobs.score() : kind === 'refit' ? await api.jobs.refit() : await api.jobs.compare();
       if (!this.progress || this.progress.jobId !== jobId) {
         // Show the job at once; the first progress event fills in the phase.
         const finished = Object.values(this.outcomes).some((o) => o?.jobId === jobId);
