@@ -184,16 +184,23 @@ export function buildMlpForwardGraph(spec: MlpSpec, params?: MlpParams): Uint8Ar
   return g.toModel();
 }
 
+export type MlpLoss = 'mse' | 'bce';
+
 /**
- * One training step's loss and gradients (MSE regression):
+ * One training step's loss and gradients.
+ *
+ * loss 'mse' (regression):
  *   inputs  `x` [N, d₀], `t` [N, d_L] (targets), `W0` [d₀, d₁], `b0` [d₁], `W1`, `b1`, ...
- *   outputs `loss` [] (scalar)   loss = (1/N) Σ_n Σ_j (f(x)_nj − t_nj)²
- *                                (per row: squared L2 error summed over the output dims;
- *                                 then the mean over the N rows — no division by d_L)
- *           `gW0` [d₀, d₁], `gb0` [d₁], `gW1`, `gb1`, ...   = ∂loss/∂W_l, ∂loss/∂b_l
- * Backward from δ_{L−1} = ∂loss/∂y = (2/N)(y − t), N read from x's shape at run time.
+ *   `loss` [] = (1/N) Σ_n Σ_j (f(x)_nj − t_nj)²   (per row: squared L2 error summed over the
+ *               output dims; then the mean over the N rows — no division by d_L)
+ *   backward from δ_{L−1} = ∂loss/∂y = (2/N)(y − t), N read from x's shape at run time.
+ * loss 'bce' (binary classification on the logits y, weighted rows):
+ *   inputs  also `w` [N, d_L] row weights (class balancing), t ∈ {0, 1}
+ *   `loss` [] = Σ_nj w_nj (softplus(y_nj) − t_nj y_nj) / Σ_nj w_nj       (= weighted BCE with logits)
+ *   backward from δ_{L−1} = w ⊙ (σ(y) − t) / Σ w.
+ * outputs `gW0` [d₀, d₁], `gb0` [d₁], `gW1`, `gb1`, ...   = ∂loss/∂W_l, ∂loss/∂b_l
  */
-export function buildMlpTrainStepGraph(spec: MlpSpec): Uint8Array {
+export function buildMlpTrainStepGraph(spec: MlpSpec, loss: MlpLoss = 'mse'): Uint8Array {
   checkSpec(spec);
   const L = spec.sizes.length - 1;
   const din = spec.sizes[0]!;
@@ -203,12 +210,21 @@ export function buildMlpTrainStepGraph(spec: MlpSpec): Uint8Array {
   g.input('t', DType.FLOAT, ['N', dout]);
   const { W, b } = addParams(g, spec, undefined);
   const fwd = addForward(g, spec, 'x', W, b, 'y');
-  const err = g.op1('Sub', ['y', 't']); // [N, d_L]
-  const perRow = g.op1('ReduceSumSquare', [err], { axes: [1], keepdims: 0 }); // [N]
-  g.op1('ReduceMean', [perRow], { keepdims: 0 }, 'loss'); // []
-  const n = g.op1('Cast', [g.op1('Gather', [g.op1('Shape', ['x']), g.i64([0], [])], { axis: 0 })], { to: DType.FLOAT }); // []
-  const scale = g.op1('Div', [g.f32([2], []), n]);
-  const dy = g.op1('Mul', [err, scale]);
+  let dy: string;
+  if (loss === 'mse') {
+    const err = g.op1('Sub', ['y', 't']); // [N, d_L]
+    const perRow = g.op1('ReduceSumSquare', [err], { axes: [1], keepdims: 0 }); // [N]
+    g.op1('ReduceMean', [perRow], { keepdims: 0 }, 'loss'); // []
+    const n = g.op1('Cast', [g.op1('Gather', [g.op1('Shape', ['x']), g.i64([0], [])], { axis: 0 })], { to: DType.FLOAT }); // []
+    const scale = g.op1('Div', [g.f32([2], []), n]);
+    dy = g.op1('Mul', [err, scale]);
+  } else {
+    g.input('w', DType.FLOAT, ['N', dout]);
+    const wsum = g.op1('ReduceSum', ['w'], { keepdims: 0 }); // [] (no axes: all)
+    const per = g.op1('Sub', [g.op1('Softplus', ['y']), g.op1('Mul', ['t', 'y'])]);
+    g.op1('Div', [g.op1('ReduceSum', [g.op1('Mul', ['w', per])], { keepdims: 0 }), wsum], {}, 'loss');
+    dy = g.op1('Div', [g.op1('Mul', ['w', g.op1('Sub', [g.op1('Sigmoid', ['y']), 't'])]), wsum]);
+  }
   const grads = { W: W.map((w) => `g${w}`), b: b.map((v) => `g${v}`) };
   addBackward(g, spec, fwd, W, dy, grads, false);
   g.output('loss', DType.FLOAT, []);
@@ -324,6 +340,8 @@ export interface TrainData {
   x: Float32Array;
   /** Targets [rows, d_L] row-major. */
   t: Float32Array;
+  /** Row weights [rows, d_L] (loss 'bce' only; default 1). */
+  w?: Float32Array;
   rows: number;
 }
 
@@ -341,6 +359,8 @@ export interface TrainOptions {
   onProgress?: (done: number, total: number, loss: number) => void;
   /** Use only the first this-many rows of each epoch's shuffle (sub-sampled epochs). */
   maxRowsPerEpoch?: number;
+  /** 'mse' (default) or 'bce' (weighted binary cross-entropy on logits), see buildMlpTrainStepGraph. */
+  loss?: MlpLoss;
 }
 
 /**
@@ -365,10 +385,14 @@ export async function trainMlp(spec: MlpSpec, params: MlpParams, data: TrainData
   const batch = Math.min(opts.batchSize, perEpoch);
   const stepsPerEpoch = Math.ceil(perEpoch / batch);
   const total = stepsPerEpoch * opts.epochs;
+  const lossKind = opts.loss ?? 'mse';
+  if (data.w && data.w.length !== rows * dout) throw invalid(`trainMlp: w has ${data.w.length} values, expected ${rows}×${dout}`);
   const xb = new Float32Array(batch * din);
   const tb = new Float32Array(batch * dout);
+  const wb = new Float32Array(batch * dout).fill(1);
   const fullX = new ort.Tensor('float32', xb, [batch, din]);
   const fullT = new ort.Tensor('float32', tb, [batch, dout]);
+  const fullW = new ort.Tensor('float32', wb, [batch, dout]);
   // The tensors wrap the parameter arrays themselves: Adam's in-place updates are seen by the next run.
   const paramFeeds: Record<string, ort.Tensor> = {};
   for (let l = 0; l < L; l++) {
@@ -377,7 +401,7 @@ export async function trainMlp(spec: MlpSpec, params: MlpParams, data: TrainData
   }
   const adam = new Adam(params, { lr: opts.lr, weightDecay: opts.weightDecay ?? 0 });
   const losses: number[] = [];
-  const session = await createSession(buildMlpTrainStepGraph(spec), opts.threads === undefined ? { ep: opts.ep ?? 'cpu' } : { ep: opts.ep ?? 'cpu', threads: opts.threads });
+  const session = await createSession(buildMlpTrainStepGraph(spec, lossKind), opts.threads === undefined ? { ep: opts.ep ?? 'cpu' } : { ep: opts.ep ?? 'cpu', threads: opts.threads });
   try {
     let done = 0;
     for (let e = 0; e < opts.epochs; e++) {
@@ -390,12 +414,14 @@ export async function trainMlp(spec: MlpSpec, params: MlpParams, data: TrainData
           const r = perm[s + i]!;
           xb.set(data.x.subarray(r * din, (r + 1) * din), i * din);
           tb.set(data.t.subarray(r * dout, (r + 1) * dout), i * dout);
+          if (data.w) wb.set(data.w.subarray(r * dout, (r + 1) * dout), i * dout);
         }
         const feeds: Record<string, ort.Tensor> = {
           ...paramFeeds,
           x: n === batch ? fullX : new ort.Tensor('float32', xb.subarray(0, n * din), [n, din]),
           t: n === batch ? fullT : new ort.Tensor('float32', tb.subarray(0, n * dout), [n, dout]),
         };
+        if (lossKind === 'bce') feeds.w = n === batch ? fullW : new ort.Tensor('float32', wb.subarray(0, n * dout), [n, dout]);
         const out = await session.run(feeds);
         const grads: MlpParams = { weights: [], biases: [] };
         for (let l = 0; l < L; l++) {

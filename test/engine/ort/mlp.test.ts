@@ -181,6 +181,78 @@ describe('buildMlpTrainStepGraph', () => {
     });
   }
 
+  it('weighted BCE on logits: loss and every gradient match finite differences', async () => {
+    const spec: MlpSpec = { sizes: [5, 7, 1], activation: 'leaky_relu' };
+    const p = randomParams(spec, 21);
+    const rows = 8;
+    const x = gaussian(rows * 5, 22);
+    const t = Float32Array.from({ length: rows }, (_, i) => (i % 3 === 0 ? 1 : 0));
+    const w = Float32Array.from({ length: rows }, (_, i) => (i % 3 === 0 ? 2.5 : 0.5));
+    // loss = Σ w (softplus(y) − t y) / Σ w, in float64 from the reference forward pass.
+    const bce = (q: MlpParams): number => {
+      const { y } = refForward(spec, q, x, rows);
+      let num = 0;
+      let den = 0;
+      for (let i = 0; i < rows; i++) {
+        num += w[i]! * (Math.log1p(Math.exp(y[i]!)) - t[i]! * y[i]!);
+        den += w[i]!;
+      }
+      return num / den;
+    };
+    const out = await runOnce(buildMlpTrainStepGraph(spec, 'bce'), {
+      x: new ort.Tensor('float32', x, [rows, 5]),
+      t: new ort.Tensor('float32', t, [rows, 1]),
+      w: new ort.Tensor('float32', w, [rows, 1]),
+      ...paramFeeds(spec, p),
+    });
+    expect(Math.abs((out.loss!.data as Float32Array)[0]! - bce(p))).toBeLessThan(1e-5);
+    const h = 1e-4;
+    for (let l = 0; l < 2; l++) {
+      for (const [name, which] of [
+        [`gW${l}`, 'w'],
+        [`gb${l}`, 'b'],
+      ] as const) {
+        const got = out[name]!.data as Float32Array;
+        const n = which === 'w' ? p.weights[l]!.length : p.biases[l]!.length;
+        const fd = new Float64Array(n);
+        for (let i = 0; i < n; i++) {
+          const q = cloneParams(p);
+          const arr = which === 'w' ? q.weights[l]! : q.biases[l]!;
+          const base = arr[i]!;
+          arr[i] = base + h;
+          const up = bce(q);
+          arr[i] = base - h;
+          const down = bce(q);
+          fd[i] = (up - down) / (Math.fround(base + h) - Math.fround(base - h));
+        }
+        expect(relErr(got, fd), name).toBeLessThan(1e-2);
+      }
+    }
+  });
+
+  it('trainMlp with loss bce separates two classes', async () => {
+    const spec: MlpSpec = { sizes: [2, 8, 1], activation: 'leaky_relu' };
+    const rng = new Rng(5);
+    const rows = 400;
+    const x = new Float32Array(rows * 2);
+    const t = new Float32Array(rows);
+    for (let i = 0; i < rows; i++) {
+      const pos = i % 4 === 0; // 1 in 4 positive: weights balance the classes
+      x[2 * i] = rng.normal() + (pos ? 2 : -1);
+      x[2 * i + 1] = rng.normal();
+      t[i] = pos ? 1 : 0;
+    }
+    const w = Float32Array.from(t, (v) => (v === 1 ? 2 : 2 / 3));
+    const params = initMlp(spec, new Rng(6));
+    const r = await trainMlp(spec, params, { x, t, w, rows }, { epochs: 30, batchSize: 64, lr: 0.01, rng: new Rng(7), loss: 'bce' });
+    expect(r.losses[r.losses.length - 1]!).toBeLessThan(0.3);
+    const runner = await MlpRunner.create(spec, params);
+    const y = await runner.run(Float32Array.of(3, 0, -2, 0), 2);
+    await runner.release();
+    expect(y[0]!).toBeGreaterThan(0);
+    expect(y[1]!).toBeLessThan(0);
+  });
+
   it('works with any batch size (symbolic N) and scales 2/N from the actual rows', async () => {
     const spec: MlpSpec = { sizes: [3, 4, 2], activation: 'leaky_relu' };
     const p = randomParams(spec, 5);
