@@ -5,7 +5,8 @@
  *     engine uses), median of repeats → GFLOP/s
  *   - fit: 50, 100 and 200 good images (MVTec bottle train/good) at a 10 % coreset, with the
  *     phase split; the 100→200 ratio shows how cost grows with images (2.0 = linear)
- *   - score: every bottle test image, one at a time (decode, backbone, NN search, map), medians
+ *   - score: every bottle test image, one at a time (decode, backbone, head = PatchCore's NN
+ *     search, map), medians
  *   - floor: (backbone MACs + NN MACs) · 2 / GEMM rate — the time the arithmetic alone needs
  *   - peak RSS of the process
  *
@@ -20,7 +21,9 @@ import { loadBackbone } from '../src-main/engine/backbone/backbone';
 import { countBackboneMacs } from '../src-main/engine/backbone/macs';
 import { listImages } from '../src-main/engine/imaging/load';
 import { loadModel, saveModel } from '../src-main/engine/model-file';
-import { fitPatchCore, PatchCoreScorer, refitPatchCore, type Progress } from '../src-main/engine/patchcore';
+import { inMemory, type FitResult } from '../src-main/engine/detectors/pipeline';
+import { fitModel, openScorer, refitModel } from '../src-main/engine/detectors/registry';
+import type { Progress } from '../src-main/engine/detectors/types';
 import { defaultThreads } from '../src-main/engine/ort/session';
 
 const shared = path.resolve(process.env.KENSA_SHARED ?? path.resolve('..', 'shared'));
@@ -70,7 +73,13 @@ interface FitRun {
   patches: number;
 }
 
-async function timedFit(files: string[]): Promise<{ run: FitRun; fit: Awaited<ReturnType<typeof fitPatchCore>> }> {
+/** PatchCore's bank size and patch count, from its header state. */
+const bankOf = (f: { header: { state: Record<string, unknown> } }): { size: number; patches: number } => ({
+  size: Number(f.header.state.bankSize),
+  patches: Number(f.header.state.patchesBeforeCoreset),
+});
+
+async function timedFit(files: string[]): Promise<{ run: FitRun; fit: FitResult }> {
   const phases: Record<string, number> = {};
   let phase = '';
   let since = performance.now();
@@ -83,10 +92,10 @@ async function timedFit(files: string[]): Promise<{ run: FitRun; fit: Awaited<Re
       since = now;
     }
   };
-  const fit = await fitPatchCore(files, { onProgress, config: { coreset: { ratio: 0.1 } } });
+  const fit = await fitModel(files, { detector: 'patchcore', onProgress, config: { coreset: { ratio: 0.1 } } });
   const end = performance.now();
   if (phase) phases[phase] = (phases[phase] ?? 0) + (end - since) / 1000;
-  return { run: { images: files.length, seconds: (end - t0) / 1000, phases, bank: fit.header.bank.size, patches: fit.header.bank.patchesBeforeCoreset }, fit };
+  return { run: { images: files.length, seconds: (end - t0) / 1000, phases, bank: bankOf(fit).size, patches: bankOf(fit).patches }, fit };
 }
 
 async function main(): Promise<void> {
@@ -100,8 +109,8 @@ async function main(): Promise<void> {
 
   // Fit at three sizes (the 200-image fit is the model used for scoring).
   const runs: FitRun[] = [];
-  let fit200: Awaited<ReturnType<typeof fitPatchCore>> | null = null;
-  let fit100: Awaited<ReturnType<typeof fitPatchCore>> | null = null;
+  let fit200: FitResult | null = null;
+  let fit100: FitResult | null = null;
   for (const n of [50, 100, 200]) {
     const r = await timedFit(train.slice(0, n));
     runs.push(r.run);
@@ -110,7 +119,7 @@ async function main(): Promise<void> {
   }
   // Refit: the 100-image model extended with 50 more good parts (as after a review batch).
   const tRefit = performance.now();
-  const refit = await refitPatchCore({ header: { ...fit100!.header, sections: [] }, ...fit100!.arrays, file: '(bench)' }, train.slice(100, 150));
+  const refit = await refitModel(inMemory(fit100!, '(bench)'), train.slice(100, 150));
   const refitSeconds = (performance.now() - tRefit) / 1000;
   console.log('\nfit (10 % coreset)   images  patches    bank   features  coreset  neighbours  calibrate   total s');
   for (const r of runs) {
@@ -133,25 +142,25 @@ async function main(): Promise<void> {
       console.log(`magnetic_tile, bank at its limit: fit 300 images ${fmt(a.seconds, 1)} s (bank ${a.bank}), 600 images ${fmt(b.seconds, 1)} s (bank ${b.bank}): ×${fmt(growthAtCap, 2)}`);
     }
   }
-  console.log(`refit: 100-image model + 50 new good parts: ${fmt(refitSeconds, 2)} s (bank ${fit100!.header.bank.size} → ${refit.header.bank.size})`);
+  console.log(`refit: 100-image model + 50 new good parts: ${fmt(refitSeconds, 2)} s (bank ${bankOf(fit100!).size} → ${bankOf(refit).size})`);
 
   // Save + reload through the model file, as a user would.
   const dir = mkdtempSync(path.join(os.tmpdir(), 'kensa-bench-'));
   const file = path.join(dir, 'bottle.kensa');
   await saveModel(file, fit200!.header, fit200!.arrays);
   const model = await loadModel(file);
-  const scorer = await PatchCoreScorer.create(model);
+  const scorer = await openScorer(model);
 
   // Score: one image at a time, as the line does.
   for (const f of tests.slice(0, 5)) await scorer.scoreFile(f); // warm-up
-  const per = { total: [] as number[], decode: [] as number[], backbone: [] as number[], nn: [] as number[], map: [] as number[] };
+  const per = { total: [] as number[], decode: [] as number[], backbone: [] as number[], head: [] as number[], map: [] as number[] };
   for (const f of tests) {
     const t = performance.now();
     const r = await scorer.scoreFile(f);
     per.total.push(performance.now() - t);
     per.decode.push(r.timing.decodeMs);
     per.backbone.push(r.timing.backboneMs);
-    per.nn.push(r.timing.nnMs);
+    per.head.push(r.timing.headMs);
     per.map.push(r.timing.mapMs);
   }
   await scorer.release();
@@ -161,13 +170,14 @@ async function main(): Promise<void> {
   const h = model.header;
   const backbone = await loadBackbone(h.backbone.id);
   const backboneMacs = await countBackboneMacs(backbone.model, backbone.file, h.taps.map((t) => t.name), h.config.embedding.width, h.config.embedding.height);
-  const patches = h.bank.grid[0] * h.bank.grid[1];
-  const nnMacs = patches * h.bank.size * h.bank.dim;
+  const bank = bankOf(model).size;
+  const patches = h.features.grid[0] * h.features.grid[1];
+  const nnMacs = patches * bank * h.features.dim;
   const floorMs = ((2 * (backboneMacs + nnMacs)) / (gflops * 1e9)) * 1000;
   const scoreMs = median(per.total);
 
-  console.log(`\nscore (${tests.length} images, bank ${h.bank.size}×${h.bank.dim}, ${patches} patches/image, ep ${h.fit.ep})`);
-  console.log(`  median ms/image: total ${fmt(scoreMs)} = decode ${fmt(median(per.decode))} + backbone ${fmt(median(per.backbone))} + NN search ${fmt(median(per.nn))} + map ${fmt(median(per.map))}`);
+  console.log(`\nscore (${tests.length} images, bank ${bank}×${h.features.dim}, ${patches} patches/image, ep ${h.fit.ep})`);
+  console.log(`  median ms/image: total ${fmt(scoreMs)} = decode ${fmt(median(per.decode))} + backbone ${fmt(median(per.backbone))} + head (NN search) ${fmt(median(per.head))} + map ${fmt(median(per.map))}`);
   console.log(`  MACs/image: backbone ${fmt(backboneMacs / 1e6)} M + NN ${fmt(nnMacs / 1e6)} M → floor ${fmt(floorMs)} ms at ${fmt(gflops)} GFLOP/s (total is ×${fmt(scoreMs / floorMs, 2)} the floor)`);
   const peakRssMb = process.resourceUsage().maxRSS / 1024;
   console.log(`  peak RSS of the whole run (largest: the 600-image fit): ${fmt(peakRssMb, 0)} MB`);
@@ -177,7 +187,7 @@ async function main(): Promise<void> {
 
   const summary = {
     scoreMsPerImage: Number(fmt(scoreMs, 2)),
-    scoreSplitMs: { decode: Number(fmt(median(per.decode), 2)), backbone: Number(fmt(median(per.backbone), 2)), nn: Number(fmt(median(per.nn), 2)), map: Number(fmt(median(per.map), 2)) },
+    scoreSplitMs: { decode: Number(fmt(median(per.decode), 2)), backbone: Number(fmt(median(per.backbone), 2)), head: Number(fmt(median(per.head), 2)), map: Number(fmt(median(per.map), 2)) },
     fitSeconds200: Number(fmt(r200.seconds, 2)),
     fitSeconds100: Number(fmt(r100.seconds, 2)),
     fitSeconds50: Number(fmt(runs[0]!.seconds, 2)),

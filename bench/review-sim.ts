@@ -16,7 +16,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { listImages } from '../src-main/engine/imaging/load';
-import { PatchCoreScorer } from '../src-main/engine/patchcore';
+import { openScorer } from '../src-main/engine/detectors/registry';
+import type { ModelRecord } from '../src-main/store/index';
 import { zeroMiss } from '../src-main/engine/core/metrics';
 import { EngineClient } from '../src-main/jobs/engine-client';
 import { ProjectService } from '../src-main/services/project-service';
@@ -26,9 +27,12 @@ const shared = path.resolve(process.env.KENSA_SHARED ?? path.resolve('..', 'shar
 process.env.KENSA_SHARED = shared;
 const datasets = process.argv.slice(2).length > 0 ? process.argv.slice(2) : [path.join(shared, 'data/mvtec/bottle'), path.join(shared, 'data/magnetic_tile')];
 
+/** A PatchCore version's memory-bank size, from its recorded facts (0 when it has none). */
+const bankSize = (m: ModelRecord): number => Number(m.facts.bankSize?.value ?? 0);
+
 async function scoreAll(svc: ProjectService, version: number, files: string[]): Promise<number[]> {
   const model = await svc.loadModelFile(version);
-  const scorer = await PatchCoreScorer.create(model);
+  const scorer = await openScorer(model);
   const out: number[] = [];
   try {
     for await (const o of scorer.scoreFiles(files)) {
@@ -87,7 +91,7 @@ async function simulate(dir: string, engine: EngineClient): Promise<{ rows: Row[
         dataset: name,
         stage,
         version: m.version,
-        bank: m.bankSize ?? 0,
+        bank: bankSize(m),
         threshold: t,
         falseAlarms: `${fa}/${goods.length}`,
         pg0: zm ? zm.pg0.toFixed(3) : 'n/a',
@@ -119,7 +123,7 @@ async function simulate(dir: string, engine: EngineClient): Promise<{ rows: Row[
         const r = await svc.refit(engine, 'sim');
         const seconds = (performance.now() - t0) / 1000;
         refits.push({ images: pending, seconds: r.model.fitSeconds ?? seconds, dropped: r.dropped.length });
-        console.error(`${name} batch ${b + 1}: refit with ${pending} false alarms → v${r.model.version} (bank ${r.model.bankSize}) in ${(r.model.fitSeconds ?? 0).toFixed(2)} s; ${r.dropped.length} of ${r.flaggedBefore} flagged parts dropped below the threshold`);
+        console.error(`${name} batch ${b + 1}: refit with ${pending} false alarms → v${r.model.version} (bank ${bankSize(r.model)}) in ${(r.model.fitSeconds ?? 0).toFixed(2)} s; ${r.dropped.length} of ${r.flaggedBefore} flagged parts dropped below the threshold`);
       }
     }
     await evaluate('after refits');

@@ -86,8 +86,9 @@ function upgradeV1(h: Record<string, unknown>): ModelHeader {
   const refit = h.refit as { parentBankSize: number; images: { name: string; sha256: string }[]; addedPatches: number; seconds: number } | null;
   const coreset = cfg.coreset as { seed?: number } | undefined;
   const { coreset: _c, neighbours, ...common } = cfg;
+  const { bank: _b, ...rest } = h;
   return {
-    ...(h as unknown as ModelHeader),
+    ...(rest as unknown as ModelHeader),
     formatVersion: 1,
     detector: 'patchcore',
     config: { ...(common as unknown as ModelHeader['config']), seed: coreset?.seed ?? 0 },
@@ -117,6 +118,7 @@ export function decodeModelFile(buf: Buffer, file: string): LoadedModel {
     throw bad('its header lacks the config or section table');
   }
   if (version === 1 && (typeof raw.bank !== 'object' || raw.bank === null)) throw bad('its header lacks the bank');
+  if (version >= 2 && typeof raw.detector !== 'string') throw bad('its header names no detector');
   const header = version === 1 ? upgradeV1(raw) : (raw as unknown as ModelHeader);
   if (!(DETECTOR_IDS as readonly string[]).includes(header.detector)) {
     throw new KensaError('UNKNOWN_DETECTOR', `${file} was fitted with detector "${String(header.detector)}", which this Kensa does not know (it knows ${DETECTOR_IDS.join(', ')})`, { file });
@@ -134,6 +136,7 @@ export function decodeModelFile(buf: Buffer, file: string): LoadedModel {
     const copy = new ArrayBuffer(s.byteLength);
     new Uint8Array(copy).set(bytes);
     const expected = s.shape.reduce((a, c) => a * c, 1);
+    if (!['float32', 'int32', 'uint8'].includes(s.dtype)) throw bad(`section ${s.name} has an unknown type ${String(s.dtype)}`);
     const arr = s.dtype === 'float32' ? new Float32Array(copy) : s.dtype === 'int32' ? new Int32Array(copy) : new Uint8Array(copy);
     if (arr.length !== expected) throw bad(`section ${s.name} has ${arr.length} values, shape says ${expected}`);
     arrays[s.name] = arr;

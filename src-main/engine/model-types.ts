@@ -10,6 +10,7 @@
 import type { TapInfo } from './backbone/taps';
 import type { EmbeddingConfig } from './backbone/extractor';
 import type { ResizeMode } from './imaging/load';
+import type { ReviewHeadInfo } from './review/head';
 
 /** The detectors Kensa knows (./detectors/registry.ts). */
 export const DETECTOR_IDS = ['patchcore', 'padim', 'student-teacher', 'autoencoder', 'fusion'] as const;
@@ -100,6 +101,8 @@ export interface ModelHeader {
     added: number;
     seconds: number;
   } | null;
+  /** The head learned from reviewed parts (./review/head.ts), added to the detector's output; absent/null = none. */
+  review?: ReviewHeadInfo | null;
   sections: unknown[];
 }
 

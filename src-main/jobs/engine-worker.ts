@@ -13,9 +13,9 @@ import { fitWithin, writeHeatmapOverlay } from '../engine/imaging/heatmap';
 import { loadImage } from '../engine/imaging/load';
 import { loadModel, saveModel } from '../engine/model-file';
 import { writeMapPng } from '../engine/imaging/mapfile';
-import { fitModel, openScorer, refitModel } from '../engine/detectors/registry';
+import { fitModel, learnModel, openScorer, refitModel } from '../engine/detectors/registry';
 import type { Progress } from '../engine/detectors/types';
-import type { EvalJob, FitJob, FromWorker, JobResult, RefitJob, ScoreItem, ScoreJob, ToWorker } from './protocol';
+import type { EvalJob, FitJob, LearnJob, FromWorker, JobResult, RefitJob, ScoreItem, ScoreJob, ToWorker } from './protocol';
 
 const port = parentPort;
 if (!port) throw new Error('engine-worker must run in a worker thread');
@@ -68,6 +68,20 @@ async function runRefit(id: number, job: RefitJob, signal: AbortSignal): Promise
   if (signal.aborted) throw new Error('cancelled');
   await saveModel(job.out, fit.header, fit.arrays);
   return { kind: 'refit', out: job.out, header: fit.header, skipped: fit.skipped };
+}
+
+async function runLearn(id: number, job: LearnJob, signal: AbortSignal): Promise<JobResult> {
+  const parent = await loadModel(job.model);
+  const r = await learnModel(parent, job.reviewed, {
+    signal,
+    onProgress: progressPoster(id),
+    ...(job.backbone === undefined ? {} : { backbone: job.backbone }),
+    ...(job.ep === undefined ? {} : { ep: job.ep }),
+    ...(job.config === undefined ? {} : { config: job.config }),
+  });
+  if (signal.aborted) throw new Error('cancelled');
+  await saveModel(job.out, r.header, r.arrays);
+  return { kind: 'learn', out: job.out, header: r.header, skipped: r.skipped };
 }
 
 async function runScore(id: number, job: ScoreJob, signal: AbortSignal): Promise<JobResult> {
@@ -141,7 +155,9 @@ port.on('message', (msg: ToWorker) => {
       ? runFit(msg.id, job, ctl.signal)
       : job.kind === 'refit'
         ? runRefit(msg.id, job, ctl.signal)
-        : job.kind === 'score'
+        : job.kind === 'learn'
+          ? runLearn(msg.id, job, ctl.signal)
+          : job.kind === 'score'
           ? runScore(msg.id, job, ctl.signal)
           : runEval(msg.id, job, ctl.signal);
   work

@@ -53,6 +53,19 @@ export interface RefitJob {
   baseDir?: string;
 }
 
+export interface LearnJob {
+  kind: 'learn';
+  /** The parent model file. */
+  model: string;
+  /** Every reviewed part: file, verdict, defect type, drawn region mask (image size). */
+  reviewed: { file: string; label: 0 | 1; defectType: string | null; mask: { width: number; height: number; data: Uint8Array } | null }[];
+  /** Where the new model is written (atomically, only when training completes). */
+  out: string;
+  backbone?: string;
+  ep?: EpRequest;
+  config?: Record<string, unknown>;
+}
+
 export interface EvalJob {
   kind: 'eval';
   dataset: string;
@@ -65,10 +78,10 @@ export interface EvalJob {
   modelOut?: string;
 }
 
-export type JobSpec = FitJob | ScoreJob | EvalJob | RefitJob;
+export type JobSpec = FitJob | ScoreJob | EvalJob | RefitJob | LearnJob;
 
 export interface FitSummary {
-  kind: 'fit' | 'refit';
+  kind: 'fit' | 'refit' | 'learn';
   out: string;
   header: Omit<ModelHeader, 'sections'>;
   skipped: FileError[];
@@ -107,7 +120,7 @@ export interface EvalSummary {
 export type JobResult = FitSummary | ScoreSummary | EvalSummary;
 
 /** What each job kind resolves to. */
-export type ResultOf<J extends JobSpec> = J extends FitJob | RefitJob ? FitSummary : J extends ScoreJob ? ScoreSummary : EvalSummary;
+export type ResultOf<J extends JobSpec> = J extends FitJob | RefitJob | LearnJob ? FitSummary : J extends ScoreJob ? ScoreSummary : EvalSummary;
 
 export type ToWorker = { type: 'start'; id: number; job: JobSpec } | { type: 'cancel'; id: number };
 

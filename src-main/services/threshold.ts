@@ -17,9 +17,19 @@
  * the good-score spread p95(good) − p5(good). PG0 = share of reviewed good parts passed
  * (score < threshold) at that threshold.
  *
+ * Expected miss rate on new parts (`expectedMissLoo`, leave-one-out): each reviewed defect i in
+ * turn is held out, the zero-miss threshold is recomputed from the OTHER reviewed defects with
+ * the same margin rule (raw_i = lowest score among the others, threshold_i = raw_i − margin),
+ * and defect i counts as missed when it would be passed there (score_i < threshold_i).
+ * LOO miss rate = misses / n. Its upper bound is the one-sided 95 % Clopper–Pearson (exact
+ * binomial) limit of engine/core/holdout (0 misses → 1 − 0.05^(1/n) ≈ 3/n, the rule of three).
+ * Fewer than 2 defects: no fold has a threshold, so there is no estimate (rate null); fewer
+ * than EXPECTED_MISS_MIN_DEFECTS: an estimate, marked not reliable.
+ *
  * Quantiles (p5, p95) use linear interpolation between order statistics (numpy's default,
  * Hyndman–Fan type 7): q(p) = s[⌊h⌋] + (h − ⌊h⌋)(s[⌊h⌋+1] − s[⌊h⌋]) with h = (n − 1)p.
  */
+import { clopperPearsonUpper } from '../engine/core/holdout';
 import { auroc, prCurve, rocCurve, zeroMiss } from '../engine/core/metrics';
 import { KensaError } from '../shared/errors';
 
@@ -105,7 +115,30 @@ export type ZeroMissResult =
       /** Fewer reviewed defects than `minDefects`: the proposal rests on too little evidence. */
       fewDefects: boolean;
       minDefects: number;
+      /** Leave-one-out estimate of the miss rate of this rule on parts not reviewed yet. */
+      expectedMiss: ExpectedMiss;
     };
+
+/** Reviewed defects below which the leave-one-out estimate is marked not reliable. */
+export const EXPECTED_MISS_MIN_DEFECTS = 10;
+
+/** Leave-one-out miss rate of the zero-miss rule (see the module comment). */
+export interface ExpectedMiss {
+  /** Held-out defects that the threshold learnt from the others would pass (score < it). */
+  looMisses: number;
+  /** Reviewed defects (= folds). */
+  defects: number;
+  /** looMisses / defects; null with fewer than 2 defects (a fold without other defects has no threshold). */
+  rate: number | null;
+  /** One-sided 95 % Clopper–Pearson upper limit on the miss rate (1 with fewer than 2 defects). */
+  upper95: number;
+  /** How it was computed, in words. */
+  method: string;
+  /** false below EXPECTED_MISS_MIN_DEFECTS defects. */
+  reliable: boolean;
+  /** Shown verbatim: why it is not reliable, or what it means when it is. */
+  note: string;
+}
 
 export interface ZeroMissOptions {
   /** Reviewed defects needed before the proposal is trusted (default 3; the project setting minDefectsForZeroMiss). */
@@ -251,17 +284,7 @@ export function zeroMissThreshold(
   let weakestDefect = 0;
   for (let i = 1; i < nD; i++) if (defectScores[i]! < defectScores[weakestDefect]!) weakestDefect = i;
 
-  let spread: number | null = null;
-  let m: number;
-  if (margin.kind === 'absolute') {
-    m = margin.value;
-  } else if (nG === 0) {
-    m = 0; // no good parts: no spread to scale by (goods = 0 tells the caller)
-  } else {
-    const sorted = Float64Array.from(goodScores).sort();
-    spread = quantileSorted(sorted, 0.95) - quantileSorted(sorted, 0.05);
-    m = margin.value * spread;
-  }
+  const { margin: m, spread } = marginInScoreUnits(goodScores, margin);
   const threshold = raw - m;
   let passed = 0;
   for (let i = 0; i < nG; i++) if (goodScores[i]! < threshold) passed++;
@@ -279,6 +302,78 @@ export function zeroMissThreshold(
     goods: nG,
     fewDefects: nD < minDefects,
     minDefects,
+    expectedMiss: leaveOneOut(defectScores, m),
+  };
+}
+
+/**
+ * The margin of the zero-miss rule in score units, and the good-score spread it scales
+ * ('spread' kind with good parts; null otherwise). It depends on the good scores only, never
+ * on the defects, so a leave-one-out fold (same goods, one defect fewer) gets the same margin.
+ */
+function marginInScoreUnits(goodScores: ArrayLike<number>, margin: Margin): { margin: number; spread: number | null } {
+  if (margin.kind === 'absolute') return { margin: margin.value, spread: null };
+  if (goodScores.length === 0) return { margin: 0, spread: null }; // no good parts: no spread to scale by (goods = 0 tells the caller)
+  const sorted = Float64Array.from(goodScores).sort();
+  const spread = quantileSorted(sorted, 0.95) - quantileSorted(sorted, 0.05);
+  return { margin: margin.value * spread, spread };
+}
+
+const EXPECTED_MISS_METHOD = 'leave-one-out over the reviewed defects; one-sided 95 % Clopper–Pearson upper bound';
+
+/**
+ * Leave-one-out miss rate of the zero-miss rule (see the module comment): fold i's threshold is
+ * what zeroMissThreshold(defects without i, goods, margin) proposes — the lowest OTHER defect
+ * score minus the margin of marginInScoreUnits (the same for every fold) — and defect i is
+ * missed when its score is below it. O(n + g log g): the lowest other score is the overall
+ * lowest, except for the one weakest defect, whose fold uses the second lowest (equal to the
+ * lowest on ties, so a tied defect is never missed).
+ */
+export function expectedMissLoo(defectScores: ArrayLike<number>, goodScores: ArrayLike<number>, margin: Margin): ExpectedMiss {
+  checkScores(defectScores, 'defectScores');
+  checkScores(goodScores, 'goodScores');
+  checkMargin(margin);
+  return leaveOneOut(defectScores, marginInScoreUnits(goodScores, margin).margin);
+}
+
+/** expectedMissLoo on checked input, with the margin already in score units. */
+function leaveOneOut(defectScores: ArrayLike<number>, m: number): ExpectedMiss {
+  const n = defectScores.length;
+  const min = EXPECTED_MISS_MIN_DEFECTS;
+  if (n < 2) {
+    return {
+      looMisses: 0,
+      defects: n,
+      rate: null,
+      upper95: 1,
+      method: EXPECTED_MISS_METHOD,
+      reliable: false,
+      note:
+        n === 0
+          ? 'No reviewed defects: the miss rate on new parts cannot be estimated yet.'
+          : 'Only 1 reviewed defect: with it left out there is no other defect to set a threshold from, so the miss rate on new parts cannot be estimated yet. Keep reviewing flagged parts.',
+    };
+  }
+  let weakest = 0;
+  for (let i = 1; i < n; i++) if (defectScores[i]! < defectScores[weakest]!) weakest = i;
+  let secondLowest = Infinity;
+  for (let i = 0; i < n; i++) if (i !== weakest && defectScores[i]! < secondLowest) secondLowest = defectScores[i]!;
+  let looMisses = 0;
+  for (let i = 0; i < n; i++) {
+    const raw = i === weakest ? secondLowest : defectScores[weakest]!;
+    if (defectScores[i]! < raw - m) looMisses++;
+  }
+  const reliable = n >= min;
+  return {
+    looMisses,
+    defects: n,
+    rate: looMisses / n,
+    upper95: clopperPearsonUpper(looMisses, n, 0.95),
+    method: EXPECTED_MISS_METHOD,
+    reliable,
+    note: reliable
+      ? `Each of the ${n} reviewed defects was left out in turn and checked against the zero-miss threshold of the other ${n - 1}, with the same margin; ${looMisses} would have been passed.`
+      : `Only ${n} reviewed defects: too few for the expected miss rate to mean much (it needs at least ${min}). Keep reviewing flagged parts.`,
   };
 }
 

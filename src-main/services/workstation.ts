@@ -654,6 +654,7 @@ class WorkstationImpl implements Workstation {
               goods: zm.goods,
               fewDefects: zm.fewDefects,
               minDefects: zm.minDefects,
+              expectedMiss: zm.expectedMiss,
             },
       bands,
       history: thresholdHistory(p.db, model?.version ?? null).map((t) => ({

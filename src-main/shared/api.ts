@@ -162,6 +162,13 @@ export interface TuningData {
         goods: number;
         fewDefects: boolean;
         minDefects: number;
+        /**
+         * Expected miss rate on new parts: each reviewed defect left out in turn and checked
+         * against the zero-miss threshold of the others (same margin rule); `upper95` is the
+         * one-sided 95 % Clopper–Pearson upper bound. `rate` is null with fewer than 2 defects;
+         * `reliable` is false below 10 defects, and `note` (shown verbatim) says why.
+         */
+        expectedMiss: { looMisses: number; defects: number; rate: number | null; upper95: number; method: string; reliable: boolean; note: string };
       };
   /** With a reject threshold: the pass / human review / reject bands. */
   bands: {

@@ -95,6 +95,9 @@ test('tuning: zero-miss with a margin, review band, apply with a reason, PDF aud
   await verdict(defects[0]!, 'defect');
   await verdict(defects[1]!, 'defect');
   await expect(page.getByTestId('zero-miss-few')).toContainText('The proposal rests on 2 defects');
+  // Expected miss rate on new parts (leave-one-out): shown, with the main side's warning below 10 defects.
+  await expect(page.getByTestId('zero-miss-expected-line')).toHaveText(/^Expected miss rate on new parts: \d+\.\d % \(LOO, 2 defects; ≤ \d+\.\d % at 95 %\)$/);
+  await expect(page.getByTestId('zero-miss-expected-warning')).toHaveText('Only 2 reviewed defects: too few for the expected miss rate to mean much (it needs at least 10). Keep reviewing flagged parts.');
   await expect(page.getByTestId('zero-miss-raw')).toHaveText(fmt4(defects[0]!.score!));
   await expectClean(page);
   await shootTuning(page, 'tuning-few-defects');
@@ -103,6 +106,8 @@ test('tuning: zero-miss with a margin, review band, apply with a reason, PDF aud
   for (const d of defects.slice(2)) await verdict(d, 'defect');
   for (const g of goods.slice(0, 6)) await verdict(g, 'good');
   await expect(page.getByTestId('zero-miss-few')).toBeHidden();
+  await expect(page.getByTestId('zero-miss-expected-line')).toContainText('(LOO, 10 defects; ≤ ');
+  await expect(page.getByTestId('zero-miss-expected-warning')).toBeHidden();
   await expect(view.getByText('16 reviewed (10 defects, 6 good)')).toBeVisible();
   await figuresSettled(page);
 

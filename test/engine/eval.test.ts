@@ -69,10 +69,13 @@ afterAll(async () => {
 
 describe('evaluateDataset', () => {
   it('fits on train/good, scores every test image, and reports the metrics', async () => {
-    const r = await evaluateDataset(root, { backbone: tinyPath, ep: 'cpu', config: { embedding: { width: SIZE, height: SIZE } } });
+    const r = await evaluateDataset(root, { backbone: tinyPath, ep: 'cpu', input: { embedding: { width: SIZE, height: SIZE } } });
     expect(r.dataset).toBe(root);
     expect(r.counts).toEqual({ train: 10, good: 3, defect: 3, masks: 2 });
-    expect(r.bank.dim).toBe(40);
+    expect(r.detector).toBe('patchcore');
+    expect(r.features).toEqual({ dim: 40, grid: [8, 8] }); // 64 px input (not the 224 default) / stride 8
+    // 10 images → 1 held out → 9 × 64 patches → coreset of round(0.1 · 576) = 58.
+    expect(Object.fromEntries(r.facts.map((f) => [f.key, f.value]))).toEqual({ bankSize: 58, coreset: '10 %', dim: 40 });
     expect(r.images.map((i) => i.path)).toEqual(['test/good/000.png', 'test/good/001.png', 'test/good/002.png', 'test/square/000.png', 'test/square/001.png', 'test/square/002.png']);
     expect(r.images.map((i) => i.label)).toEqual(['good', 'good', 'good', 'defect', 'defect', 'defect']);
     expect(r.images.map((i) => i.defectType)).toEqual([null, null, null, 'square', 'square', 'square']);
@@ -89,6 +92,13 @@ describe('evaluateDataset', () => {
     const bad = r.images.filter((i) => i.label === 'defect').map((i) => i.score);
     expect(r.metrics.zeroMissThreshold).toBe(Math.min(...bad));
     expect(Math.max(...good)).toBeLessThan(Math.min(...bad));
+  });
+
+  it('an unknown detector → UNKNOWN_DETECTOR', async () => {
+    await expect(evaluateDataset(root, { backbone: tinyPath, ep: 'cpu', detector: 'no-such-detector' })).rejects.toMatchObject({
+      code: 'UNKNOWN_DETECTOR',
+      message: expect.stringContaining('no-such-detector'),
+    });
   });
 
   it('a folder that is not in MVTec layout → DATASET_INVALID naming it', async () => {

@@ -106,7 +106,10 @@ describe.skipIf(!have)('kill -9 at random points', () => {
         const active = svc.activeModel();
         expect(active).not.toBeNull();
         const m = await svc.loadModelFile(active!.version);
-        expect(m.bank.length).toBeGreaterThan(0);
+        expect(m.header.detector).toBe(active!.detector);
+        expect(m.arrays.bank).toBeInstanceOf(Float32Array);
+        expect(m.arrays.bank!.length).toBe(Number(m.header.state.bankSize) * m.header.features.dim);
+        expect(m.arrays.bank!.length).toBeGreaterThan(0);
         // Reports are written whole or not at all.
         const exports = path.join(dir, 'exports');
         for (const f of existsSync(exports) ? readdirSync(exports).filter((x) => x.endsWith('.pdf')) : []) {

@@ -49,8 +49,11 @@ describe.skipIf(!have)('EngineClient (worker thread)', () => {
     expect([...phases]).toEqual(['features', 'coreset', 'neighbours', 'calibrate']);
     expect(maxGap).toBeLessThan(250);
     const m = await loadModel(out);
-    expect(m.header.bank.size).toBe(r.header.bank.size);
-    expect(m.bank.length).toBe(m.header.bank.size * m.header.bank.dim);
+    expect(m.header.detector).toBe('patchcore');
+    expect(m.header.id).toBe(r.header.id);
+    expect(m.header.state.bankSize).toBe(r.header.state.bankSize);
+    expect(m.header.state.bankSize).toBeGreaterThan(0);
+    expect(m.arrays.bank!.length).toBe(Number(m.header.state.bankSize) * m.header.features.dim);
   });
 
   it('cancel during the coreset rejects with CANCELLED and writes nothing', async () => {

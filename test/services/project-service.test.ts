@@ -73,6 +73,11 @@ describe.skipIf(!have)('ProjectService', () => {
     expect(t.reason).toMatch(/initial threshold/);
     const loaded = await svc.loadModelFile(1);
     expect(t.value).toBeCloseTo(loaded.header.stats.imageScore.mean + loaded.header.stats.imageScore.std, 10);
+    // The version records its detector and the detector's facts, read from the model file.
+    expect(loaded.header.detector).toBe('patchcore');
+    expect(m.detector).toBe('patchcore');
+    expect(m.facts.bankSize).toMatchObject({ label: 'Memory bank', value: loaded.header.state.bankSize, unit: 'patches' });
+    expect(m.facts.dim?.value).toBe(loaded.header.features.dim);
   });
 
   it('scores the inspect parts with maps on disk, and a second run resumes (skips all)', async () => {
@@ -210,7 +215,8 @@ console.log('refit-finished');
     svc = ProjectService.open(dir);
     expect(svc.activeModel()?.version).toBe(2);
     const loaded = await svc.loadModelFile(2);
-    expect(loaded.header.bank.size).toBeGreaterThan(0);
+    expect(loaded.header.state.bankSize).toBeGreaterThan(0);
+    expect(loaded.arrays.bank!.length).toBe(Number(loaded.header.state.bankSize) * loaded.header.features.dim);
     expect(count()).toBe(verdictsBefore + 1);
     const building = svc.models().filter((m) => m.status === 'building');
     expect(building).toHaveLength(1); // the interrupted refit, never activated

@@ -454,7 +454,7 @@ describe.skipIf(!have)('audit report on a real project', () => {
       mkdirSync(path.join(big.dir, 'models'), { recursive: true });
       copyFileSync(svc.abs(m1.modelFile!), path.join(big.dir, 'models', 'v0001.kensa'));
       beginModel(big.db, { kind: 'fit', backboneId: m1.backboneId, backboneSha256: m1.backboneSha256, config: {} }, 'alice');
-      completeModel(big.db, 1, { modelFile: 'models/v0001.kensa', modelSha256: m1.modelSha256!, bankSize: m1.bankSize!, fitSeconds: 1, ep: 'cpu' }, 'alice');
+      completeModel(big.db, 1, { modelFile: 'models/v0001.kensa', modelSha256: m1.modelSha256!, facts: m1.facts, fitSeconds: 1, ep: 'cpu' }, 'alice');
       const real = svc.queue();
       const N = 1000;
       const rows = Array.from({ length: N }, (_, i) => {

@@ -3,7 +3,7 @@
  * Convention throughout: flagged ⇔ score >= threshold (a tie is flagged, never passed).
  */
 import { describe, expect, it } from 'vitest';
-import { bandStats, quantileSorted, tuningStats, zeroMissThreshold, type TuningPart } from '../../src-main/services/threshold';
+import { bandStats, EXPECTED_MISS_MIN_DEFECTS, expectedMissLoo, quantileSorted, tuningStats, zeroMissThreshold, type Margin, type TuningPart } from '../../src-main/services/threshold';
 
 const defect = (score: number, defectType: string | null = null): TuningPart => ({ score, verdict: 'defect', defectType });
 const good = (score: number): TuningPart => ({ score, verdict: 'good', defectType: null });
@@ -121,6 +121,126 @@ describe('zeroMissThreshold', () => {
   });
 });
 
+describe('expectedMissLoo (leave-one-out miss rate of the zero-miss rule)', () => {
+  const ABS0: Margin = { kind: 'absolute', value: 0 };
+  // goods 0, 1, ..., 20: spread p95 − p5 = 19 − 1 = 18 (see zeroMissThreshold above)
+  const GOODS21 = Array.from({ length: 21 }, (_, i) => i);
+
+  it('defects 5, 6, 7, 20 with margin 0: only the weakest is missed → 1/4', () => {
+    // leave out  5: others 6, 7, 20 → threshold 6 → 5 < 6 → MISSED
+    // leave out  6: others 5, 7, 20 → threshold 5 → 6 ≥ 5 → flagged
+    // leave out  7: threshold 5 → flagged;  leave out 20: threshold 5 → flagged
+    // rate 1/4. Upper bound (one-sided 95 % Clopper–Pearson): P(X ≤ 1 | 4, p) = 0.05, i.e.
+    // 4q³ − 3q⁴ = 0.05 with q = 1 − p: q = 0.25 → 0.05078, q = 0.2486 → 0.04999 → p ≈ 0.7514.
+    const e = expectedMissLoo([5, 6, 7, 20], [], ABS0);
+    expect(e).toMatchObject({ looMisses: 1, defects: 4, rate: 0.25, reliable: false });
+    expect(e.upper95).toBeCloseTo(0.7514, 4);
+    expect(e.method).toMatch(/leave-one-out.*one-sided 95 % Clopper–Pearson/);
+    expect(e.note).toBe('Only 4 reviewed defects: too few for the expected miss rate to mean much (it needs at least 10). Keep reviewing flagged parts.');
+    // the order of the defects does not matter
+    expect(expectedMissLoo([20, 7, 5, 6], [1, 2], ABS0)).toEqual(e);
+  });
+
+  it('an absolute margin at least the gap to the next defect catches the weakest one', () => {
+    // margin 1: leave out 5 → 6 − 1 = 5 → 5 ≥ 5 → flagged (a tie is flagged); 0/4.
+    // Upper bound with 0 misses: 1 − 0.05^(1/4) = 1 − 0.47287 = 0.52713.
+    const e = expectedMissLoo([5, 6, 7, 20], [], { kind: 'absolute', value: 1 });
+    expect(e).toMatchObject({ looMisses: 0, defects: 4, rate: 0 });
+    expect(e.upper95).toBeCloseTo(0.52713, 5);
+    // margin 0.99: threshold 5.01 → 5 missed again
+    expect(expectedMissLoo([5, 6, 7, 20], [], { kind: 'absolute', value: 0.99 }).looMisses).toBe(1);
+  });
+
+  it('spread margin: value × (p95 − p5) of the good scores, as zeroMissThreshold computes it', () => {
+    // goods 0..20 → spread 18; value 0.25 → margin 4.5.
+    // defects 9, 12, 30: leave out 9 → 12 − 4.5 = 7.5 → 9 ≥ 7.5 → flagged;
+    //   leave out 12 → 9 − 4.5 = 4.5 → flagged; leave out 30 → 4.5 → flagged → 0/3.
+    //   Upper bound: 1 − 0.05^(1/3) = 1 − 0.36840 = 0.63160.
+    const spread: Margin = { kind: 'spread', value: 0.25 };
+    const a = expectedMissLoo([9, 12, 30], GOODS21, spread);
+    expect(a).toMatchObject({ looMisses: 0, defects: 3, rate: 0 });
+    expect(a.upper95).toBeCloseTo(0.6316, 4);
+    // the same defects with margin 0: leave out 9 → threshold 12 → 9 missed → 1/3
+    expect(expectedMissLoo([9, 12, 30], GOODS21, ABS0)).toMatchObject({ looMisses: 1, rate: 1 / 3 });
+    // defects 5, 12, 30: leave out 5 → 7.5 → 5 < 7.5 → MISSED; the others flagged → 1/3.
+    //   Upper bound: P(X ≤ 1 | 3, p) = q³ + 3pq² = 3q² − 2q³ = 0.05 → q ≈ 0.1354 → p ≈ 0.8646.
+    const b = expectedMissLoo([5, 12, 30], GOODS21, spread);
+    expect(b).toMatchObject({ looMisses: 1, defects: 3 });
+    expect(b.rate).toBeCloseTo(1 / 3, 12);
+    expect(b.upper95).toBeCloseTo(0.8646, 4);
+    // no good parts: no spread, margin 0 (as zeroMissThreshold) → 5 < 12 missed
+    expect(expectedMissLoo([9, 12, 30], [], spread).looMisses).toBe(1);
+  });
+
+  it('ties: a defect tied with the weakest other defect is flagged', () => {
+    // 5, 5, 9 margin 0: leaving out either 5 leaves the other 5 → threshold 5 → flagged; 0/3
+    expect(expectedMissLoo([5, 5, 9], [], ABS0)).toMatchObject({ looMisses: 0, rate: 0 });
+    // all equal
+    expect(expectedMissLoo([2, 2], [2], ABS0)).toMatchObject({ looMisses: 0, defects: 2, rate: 0 });
+  });
+
+  it('each fold is exactly zeroMissThreshold on the other defects (random cases)', () => {
+    let a = 12345;
+    const rand = (): number => {
+      a = (Math.imul(a, 1103515245) + 12345) >>> 0;
+      return a / 4294967296;
+    };
+    for (let c = 0; c < 200; c++) {
+      const nD = 2 + Math.floor(rand() * 12);
+      const nG = Math.floor(rand() * 15);
+      // coarse scores so that ties happen
+      const D = Array.from({ length: nD }, () => Math.round(rand() * 20) / 4);
+      const G = Array.from({ length: nG }, () => Math.round(rand() * 20) / 4);
+      const margin: Margin = rand() < 0.5 ? { kind: 'absolute', value: Math.round(rand() * 8) / 8 } : { kind: 'spread', value: Math.round(rand() * 8) / 16 };
+      let misses = 0;
+      D.forEach((d, i) => {
+        const z = zeroMissThreshold([...D.slice(0, i), ...D.slice(i + 1)], G, margin);
+        if (z.status !== 'ok') throw new Error('unreachable: n ≥ 2');
+        if (d < z.threshold) misses++;
+      });
+      const e = expectedMissLoo(D, G, margin);
+      expect(e.looMisses, JSON.stringify({ D, G, margin })).toBe(misses);
+      const z = zeroMissThreshold(D, G, margin);
+      if (z.status === 'ok') expect(z.expectedMiss).toEqual(e);
+    }
+  });
+
+  it(`not reliable below ${EXPECTED_MISS_MIN_DEFECTS} defects, with the reason in words`, () => {
+    expect(EXPECTED_MISS_MIN_DEFECTS).toBe(10);
+    // 1..9 with margin 1: leave out 1 → 2 − 1 = 1 → flagged; 0/9. Upper 1 − 0.05^(1/9) = 0.28313.
+    const nine = expectedMissLoo([1, 2, 3, 4, 5, 6, 7, 8, 9], [], { kind: 'absolute', value: 1 });
+    expect(nine).toMatchObject({ looMisses: 0, defects: 9, rate: 0, reliable: false });
+    expect(nine.upper95).toBeCloseTo(0.28313, 5);
+    expect(nine.note).toBe('Only 9 reviewed defects: too few for the expected miss rate to mean much (it needs at least 10). Keep reviewing flagged parts.');
+    // 1..10: 0/10 → reliable; upper 1 − 0.05^(1/10) = 0.25887 (rule of three: 3/10 = 0.3)
+    const ten = expectedMissLoo([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], [], { kind: 'absolute', value: 1 });
+    expect(ten).toMatchObject({ looMisses: 0, defects: 10, rate: 0, reliable: true });
+    expect(ten.upper95).toBeCloseTo(0.25887, 5);
+    expect(ten.note).toBe('Each of the 10 reviewed defects was left out in turn and checked against the zero-miss threshold of the other 9, with the same margin; 0 would have been passed.');
+  });
+
+  it('0 and 1 defects: no estimate (rate null, bound 1), never NaN', () => {
+    const none = expectedMissLoo([], [0.1, 0.2], ABS0);
+    expect(none).toMatchObject({ looMisses: 0, defects: 0, rate: null, upper95: 1, reliable: false });
+    expect(none.note).toBe('No reviewed defects: the miss rate on new parts cannot be estimated yet.');
+    expect(nonFinite(none)).toEqual([]);
+    // one defect: its fold has no other defect, so no threshold (zeroMissThreshold says 'no-defects')
+    const one = expectedMissLoo([0.8], [0.2, 0.9], { kind: 'spread', value: 0.5 });
+    expect(one).toMatchObject({ looMisses: 0, defects: 1, rate: null, upper95: 1, reliable: false });
+    expect(one.note).toMatch(/^Only 1 reviewed defect: with it left out there is no other defect to set a threshold from/);
+    expect(nonFinite(one)).toEqual([]);
+    // inside the zero-miss result: present on 'ok' (n = 1), absent on 'no-defects' (n = 0)
+    expect(zeroMissThreshold([0.8], [0.2, 0.9], ABS0)).toMatchObject({ status: 'ok', expectedMiss: { defects: 1, rate: null } });
+    expect(zeroMissThreshold([], [0.2], ABS0)).toEqual({ status: 'no-defects' });
+  });
+
+  it('rejects bad input', () => {
+    expect(() => expectedMissLoo([1, NaN], [], ABS0)).toThrow(/defectScores\[1\] must be a finite number/);
+    expect(() => expectedMissLoo([1, 2], [Infinity], ABS0)).toThrow(/goodScores\[0\]/);
+    expect(() => expectedMissLoo([1, 2], [], { kind: 'absolute', value: -1 })).toThrow(/must not be negative/);
+  });
+});
+
 describe('tuningStats', () => {
   // defects 0.9, 0.7, 0.5 — goods 0.1, 0.2, 0.3, 0.5, 0.6 — threshold 0.5
   const parts = [defect(0.9, 'scratch'), defect(0.7, 'pit'), defect(0.5, 'scratch'), good(0.1), good(0.2), good(0.3), good(0.5), good(0.6)];
@@ -232,6 +352,8 @@ describe('tuningStats', () => {
     const s = tuningStats(parts, 0.5, { margin: { kind: 'absolute', value: 0.1 }, minDefects: 4 });
     expect(s.zeroMiss).toMatchObject({ status: 'ok', raw: 0.5, fewDefects: true, minDefects: 4 });
     if (s.zeroMiss.status === 'ok') expect(s.zeroMiss.pg0).toBeCloseTo(0.6, 12);
+    // leave-one-out with the same margin: defects 0.9, 0.7, 0.5 → leave out 0.5: 0.7 − 0.1 = 0.6 → 0.5 missed → 1/3
+    if (s.zeroMiss.status === 'ok') expect(s.zeroMiss.expectedMiss).toMatchObject({ looMisses: 1, defects: 3, reliable: false });
   });
 
   it('rejects bad input', () => {

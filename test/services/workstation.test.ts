@@ -92,7 +92,7 @@ describe.skipIf(!have)('Workstation (API main side)', () => {
     const { jobId } = await ok<{ jobId: string }>('jobs.fit', {});
     expect((await err('jobs.score', {})).message).toMatch(/already running/);
     const fit = await fitDone;
-    expect(fit).toMatchObject({ type: 'done', jobId, summary: expect.stringMatching(/^model v1: bank \d+ patches/) });
+    expect(fit).toMatchObject({ type: 'done', jobId, summary: expect.stringMatching(/^model v1: patchcore, memory bank \d+ patches/) });
     expect(events.some((e) => e.topic === 'job' && e.event.type === 'progress' && e.event.progress.phase === 'coreset')).toBe(true);
     const scoreDone = jobDone('score');
     await ok('jobs.score', {});

@@ -8,7 +8,17 @@
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { LATEST_VERSION, MIGRATIONS, runMigrations, userVersion, type Migration } from '../../src-main/store/index';
+import {
+  appendAudit,
+  initProject,
+  LATEST_VERSION,
+  MIGRATIONS,
+  runMigrations,
+  userVersion,
+  verifyAudit,
+  type Migration,
+} from '../../src-main/store/index';
+import { mapModel, type ModelRow } from '../../src-main/store/models';
 import { sha, tempDir } from './helpers/fixtures';
 
 let dir: string;
@@ -87,6 +97,80 @@ const CASES: Record<number, MigrationCase> = {
       // append-only
       expect(() => db.prepare(`UPDATE verdicts SET verdict = 'defect'`).run()).toThrow(/append-only/);
       expect(() => db.prepare(`DELETE FROM thresholds`).run()).toThrow(/append-only/);
+    },
+  },
+  2: {
+    before(db) {
+      // A version-1 project as Kensa 0.1 left it: a ready PatchCore model with its bank size,
+      // made active and audited with the row as it was (no detector, no facts), a refit of it
+      // still building, and rows in the tables that reference models.
+      initProject(db, 'Line 3', 'alice');
+      db.transaction(() => {
+        db.prepare(
+          `INSERT INTO models (version, kind, backbone_id, backbone_sha256, config, model_file, model_sha256, bank_size, fit_seconds, ep, status, created_at, created_by)
+           VALUES (1, 'fit', 'mobilenetv2', ?, '{"coreset":{"ratio":0.1}}', 'models/v0001.kensa', ?, 1234, 2.5, 'cpu', 'ready', 't1', 'alice')`,
+        ).run(H, sha('m1'));
+        db.prepare('UPDATE project SET active_model_version = 1 WHERE id = 1').run();
+        appendAudit(db, { actor: 'alice', kind: 'fit', entity: 'model', entityId: 1, payload: db.prepare('SELECT * FROM models WHERE version = 1').get() });
+      })();
+      db.prepare(`INSERT INTO images VALUES (1, 'a.png', ?, 10, 4, 4, 'png', 'inspect', 't', 'b')`).run(H);
+      db.prepare(
+        `INSERT INTO models (version, parent_version, kind, backbone_id, backbone_sha256, config, status, created_at, created_by, added_image_ids) VALUES (2, 1, 'refit', 'mobilenetv2', ?, '{}', 'building', 't2', 'alice', '[1]')`,
+      ).run(H);
+      db.prepare(`INSERT INTO scores VALUES (1, 1, 2.5, 3.5, NULL, 't')`).run();
+      db.transaction(() => {
+        db.prepare(`INSERT INTO thresholds (model_version, value, set_by, reason, created_at) VALUES (1, 2.0, 'alice', 'first', 't')`).run();
+        appendAudit(db, { actor: 'alice', kind: 'threshold', entity: 'threshold', entityId: 1, payload: db.prepare('SELECT * FROM thresholds WHERE id = 1').get() });
+      })();
+      expect(verifyAudit(db).problems).toEqual([]);
+    },
+    after(db) {
+      // The old rows are all there, unchanged; the new columns are NULL on them.
+      const row = db.prepare('SELECT * FROM models WHERE version = 1').get() as ModelRow;
+      expect(row).toMatchObject({ version: 1, kind: 'fit', status: 'ready', bank_size: 1234, model_sha256: sha('m1'), fit_seconds: 2.5, ep: 'cpu', detector: null, facts: null });
+      const m = mapModel(row);
+      expect(m.detector).toBe('patchcore');
+      expect(m.facts).toEqual({ bankSize: { label: 'Memory bank', value: 1234, unit: 'patches' } });
+      const building = mapModel(db.prepare('SELECT * FROM models WHERE version = 2').get() as ModelRow);
+      expect(building).toMatchObject({ status: 'building', kind: 'refit', parentVersion: 1, addedImageIds: [1], detector: 'patchcore', facts: {} });
+      expect(db.prepare('SELECT active_model_version FROM project').pluck().get()).toBe(1);
+      expect(db.prepare('SELECT count(*) FROM scores WHERE model_version = 1').pluck().get()).toBe(1);
+      expect(db.prepare('SELECT count(*) FROM thresholds WHERE model_version = 1').pluck().get()).toBe(1);
+      // The audit chain still verifies: the event recorded the row without the new columns,
+      // which are NULL on it.
+      const v = verifyAudit(db);
+      expect(v.problems).toEqual([]);
+      expect(v.ok).toBe(true);
+
+      // The rebuilt table: STRICT, with its index, triggers and constraints.
+      expect(tables(db).get('models')).toEqual({ strict: 1 });
+      expect(tables(db).has('models_v2')).toBe(false);
+      expect(names(db, 'index')).toContain('models_parent');
+      expect(names(db, 'trigger')).toEqual(expect.arrayContaining(['models_frozen', 'models_no_delete']));
+      expect(() => db.prepare('UPDATE models SET bank_size = 1 WHERE version = 1').run()).toThrow(/can no longer change/);
+      expect(() => db.prepare('DELETE FROM models WHERE version = 1').run()).toThrow(/never deleted/);
+      expect(() => db.prepare('DELETE FROM models WHERE version = 2').run()).toThrow(/never deleted/);
+
+      const insert = (version: number, cols: { detector?: string | null; bank_size?: number | null; facts?: string | null; status?: string; parent?: number | null }) =>
+        db
+          .prepare(
+            `INSERT INTO models (version, parent_version, kind, backbone_id, backbone_sha256, config, model_file, model_sha256, bank_size, detector, facts, status, created_at, created_by)
+             VALUES (?, ?, ?, 'bb', ?, '{}', 'models/x.kensa', ?, ?, ?, ?, ?, 't', 'alice')`,
+          )
+          .run(version, cols.parent ?? null, cols.parent ? 'refit' : 'fit', H, H, cols.bank_size ?? null, cols.detector ?? null, cols.facts ?? null, cols.status ?? 'ready');
+      // A ready row needs a detector or a bank size: PaDiM has no bank.
+      insert(3, { detector: 'padim', facts: '{"channels":{"label":"Channels","value":100}}' });
+      expect(mapModel(db.prepare('SELECT * FROM models WHERE version = 3').get() as ModelRow)).toMatchObject({ detector: 'padim', facts: { channels: { value: 100 } } });
+      expect(() => insert(4, {})).toThrow(/CHECK/);
+      insert(4, { status: 'building' }); // building rows need neither
+      // Detector ids, facts, the bank size and the parent are checked.
+      expect(() => insert(5, { detector: 'efficientad' })).toThrow(/CHECK/);
+      expect(() => insert(5, { detector: 'padim', facts: '[1]' })).toThrow(/CHECK/);
+      expect(() => insert(5, { detector: 'padim', facts: 'not json' })).toThrow(/CHECK/);
+      expect(() => insert(5, { detector: 'patchcore', bank_size: 0 })).toThrow(/CHECK/);
+      expect(() => insert(5, { detector: 'padim', parent: 99 })).toThrow(/FOREIGN KEY/);
+      insert(5, { detector: 'patchcore', bank_size: 10, parent: 1 });
+      expect(() => db.prepare(`INSERT INTO scores VALUES (1, 42, 1.0, 1.0, NULL, 't')`).run()).toThrow(/FOREIGN KEY/);
     },
   },
 };

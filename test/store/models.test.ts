@@ -54,14 +54,20 @@ describe('lifecycle', () => {
     expect(listAudit(db)).toHaveLength(before);
     expect(getActiveModel(db)).toBeNull();
 
+    expect(m.detector).toBe('patchcore'); // the default
+    expect(m.facts).toEqual({});
+
     const r = completeModel(db, m.version, done, 'alice');
-    expect(r).toMatchObject({ status: 'ready', modelFile: done.modelFile, modelSha256: done.modelSha256, bankSize: 500, fitSeconds: 3.25, ep: 'cuda' });
+    expect(r).toMatchObject({ status: 'ready', modelFile: done.modelFile, modelSha256: done.modelSha256, detector: 'patchcore', fitSeconds: 3.25, ep: 'cuda' });
+    // Given only a bank size, the facts say it.
+    expect(r.facts).toEqual({ bankSize: { label: 'Memory bank', value: 500, unit: 'patches' } });
     expect(getActiveModel(db)?.version).toBe(1);
     expect(getProject(db)?.activeModelVersion).toBe(1);
     const ev = listAudit(db, { kind: 'fit' });
     expect(ev).toHaveLength(1);
     expect(ev[0]).toMatchObject({ entity: 'model', entityId: '1', actor: 'alice' });
-    expect(ev[0].payload).toMatchObject({ version: 1, status: 'ready', bank_size: 500 });
+    expect(ev[0].payload).toMatchObject({ version: 1, status: 'ready', bank_size: 500, detector: 'patchcore' });
+    expect(JSON.parse((ev[0].payload as { facts: string }).facts)).toEqual(r.facts);
 
     expect(code(() => completeModel(db, m.version, done, 'alice'))).toBe('CONFLICT');
     expect(code(() => failModel(db, m.version, 'late'))).toBe('CONFLICT');
@@ -103,6 +109,53 @@ describe('lifecycle', () => {
     expect(code(() => completeModel(bare, m.version, done, 'alice'))).toBe('NOT_FOUND');
     expect(getModel(bare, m.version)?.status).toBe('building');
     closeProjectDb(bare);
+  });
+});
+
+describe('detectors', () => {
+  const facts = { epochs: { label: 'Epochs', value: 40 }, loss: { label: 'Final loss', value: 0.0125 } };
+
+  it('a version of another detector: no bank size, its own facts; audited and verifiable', () => {
+    const m = beginModel(db, { kind: 'fit', detector: 'student-teacher', ...BACKBONE, config: { epochs: 40 } }, 'alice');
+    expect(m.detector).toBe('student-teacher');
+    const { bankSize: _b, ...noBank } = done;
+    const r = completeModel(db, m.version, { ...noBank, facts }, 'alice');
+    expect(r).toMatchObject({ status: 'ready', detector: 'student-teacher', facts });
+    expect(getModel(db, m.version)?.facts).toEqual(facts);
+    const row = db.prepare('SELECT bank_size, detector, facts FROM models WHERE version = ?').get(m.version) as { bank_size: number | null; detector: string; facts: string };
+    expect(row.bank_size).toBeNull();
+    expect(row.detector).toBe('student-teacher');
+    expect(JSON.parse(row.facts)).toEqual(facts);
+    expect(listAudit(db, { kind: 'fit' })[0]!.payload).toMatchObject({ detector: 'student-teacher', bank_size: null });
+    expect(verifyAudit(db).ok).toBe(true);
+    // The facts are frozen with the row.
+    expect(() => db.prepare(`UPDATE models SET facts = '{}' WHERE version = ?`).run(m.version)).toThrow(/can no longer change/);
+  });
+
+  it('facts given with a bank size are kept as given (PatchCore states more than its bank)', () => {
+    const m = beginModel(db, { kind: 'fit', ...BACKBONE, config: {} }, 'alice');
+    const pc = { bankSize: { label: 'Memory bank', value: 500, unit: 'patches' }, dim: { label: 'Feature dims', value: 1536 } };
+    const r = completeModel(db, m.version, { ...done, facts: pc }, 'alice');
+    expect(r.facts).toEqual(pc);
+    expect((db.prepare('SELECT bank_size FROM models WHERE version = ?').get(m.version) as { bank_size: number }).bank_size).toBe(500);
+  });
+
+  it('an unknown detector, or facts that are not an object → INVALID_ARGUMENT', () => {
+    expect(code(() => beginModel(db, { kind: 'fit', detector: 'efficientad', ...BACKBONE, config: {} }, 'alice'))).toBe('INVALID_ARGUMENT');
+    const m = beginModel(db, { kind: 'fit', detector: 'padim', ...BACKBONE, config: {} }, 'alice');
+    expect(code(() => completeModel(db, m.version, { ...done, facts: [] as unknown as Record<string, never> }, 'alice'))).toBe('INVALID_ARGUMENT');
+    expect(code(() => completeModel(db, m.version, { ...done, bankSize: 0 }, 'alice'))).toBe('INVALID_ARGUMENT');
+    expect(getModel(db, m.version)?.status).toBe('building');
+  });
+
+  it('a refit keeps its parent\'s detector', () => {
+    const v1 = readyModel(db);
+    expect(v1.detector).toBe('patchcore');
+    expect(code(() => beginModel(db, { kind: 'refit', parentVersion: v1.version, detector: 'padim', ...BACKBONE, config: {} }, 'alice'))).toBe('INVALID_ARGUMENT');
+    expect(beginModel(db, { kind: 'refit', parentVersion: v1.version, ...BACKBONE, config: {} }, 'alice').detector).toBe('patchcore');
+    const p = beginModel(db, { kind: 'fit', detector: 'padim', ...BACKBONE, config: {} }, 'alice');
+    completeModel(db, p.version, { ...done, bankSize: null, facts: {} }, 'alice');
+    expect(beginModel(db, { kind: 'refit', parentVersion: p.version, detector: 'padim', ...BACKBONE, config: {} }, 'alice').detector).toBe('padim');
   });
 });
 

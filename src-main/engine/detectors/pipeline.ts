@@ -25,6 +25,7 @@ import type { DetectorId, GoodStats, InputConfig, ModelHeaderDraft, Quantiles } 
 import { buildAnomalyMapGraph } from '../ort/graphs';
 import { chooseExecutionProvider, createSession, ort, type EpRequest, type ExecutionProvider } from '../ort/session';
 import { KENSA_VERSION } from '../../shared/version';
+import { ReviewedHead, reviewArrays } from '../review/head';
 import type { AnyDetector, FeatureSet, FileError, Head, HeadContext, MapStep, Progress, RunOptions } from './types';
 
 export const DEFAULT_INPUT: InputConfig = {
@@ -448,7 +449,8 @@ export async function refitWith(detector: AnyDetector, parent: LoadedModel, file
     fit: { ...h.fit, ep },
     refit: { parentSize: Number((h.state as { bankSize?: number }).bankSize ?? 0), images: used.map((d) => relName(base, d)), added: fitted.added ?? 0, seconds },
   };
-  return { header, arrays: fitted.arrays, skipped };
+  // A review head learned on the parent is kept: it learned from reviews, not from the bank.
+  return { header, arrays: { ...fitted.arrays, ...reviewArrays(parent) }, skipped };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -504,7 +506,11 @@ export class Scorer {
     try {
       mapStep = await MapRunner.create(h.config, h.features.grid, ep);
       const ctx: HeadContext & FitEnv = { ep, mapStep, resolve: env.resolve };
-      const head = await detector.openHead(model, ctx);
+      const base = await detector.openHead(model, ctx);
+      const head = h.review ? await ReviewedHead.create(base, model, h.review, ep).catch(async (e: unknown) => {
+        await base.release();
+        throw e;
+      }) : base;
       return new Scorer(model, ep, extractor, head, mapStep);
     } catch (e) {
       await Promise.all([extractor.release(), mapStep?.release()]);

@@ -13,6 +13,7 @@ import { padim } from './padim';
 import { patchcore } from './patchcore';
 import { studentTeacher } from './student-teacher';
 import type { AnyDetector } from './types';
+import { learnFromReview, type LearnOptions, type LearnResult, type ReviewedFile } from '../review/learn';
 
 export const DEFAULT_DETECTOR: DetectorId = 'patchcore';
 
@@ -49,4 +50,9 @@ export async function refitModel(parent: LoadedModel, files: string[], opts: Ref
 /** A scorer for a model of any detector. */
 export async function openScorer(model: LoadedModel, opts: { backbone?: string; ep?: EpRequest } = {}): Promise<Scorer> {
   return Scorer.create(model, env, opts);
+}
+
+/** A new version of `parent` with a head learned from the reviewed parts (../review). */
+export async function learnModel(parent: LoadedModel, reviewed: ReviewedFile[], opts: LearnOptions = {}): Promise<LearnResult> {
+  return learnFromReview(getDetector(parent.header.detector), parent, reviewed, opts);
 }

@@ -92,3 +92,26 @@ export function fmtFact(f: { value: number | string; unit?: string | undefined }
 export function fmtFactLine(f: { label: string; value: number | string; unit?: string | undefined }): string {
   return `${f.label} ${fmtFact(f)}`;
 }
+
+/**
+ * A small rate as a percentage: one decimal ("3.0 %"), but two significant digits when it is
+ * above 0 and below 0.1 % ("0.03 %"), so a small nonzero bound never reads as 0.
+ */
+export function fmtRatePct(x: number | null | undefined): string {
+  if (x === null || x === undefined || !Number.isFinite(x)) return '—';
+  const p = 100 * x;
+  if (p > 0 && p < 0.1) return `${Number(p.toPrecision(2)).toString()} %`;
+  return `${p.toFixed(1)} %`;
+}
+
+/**
+ * The tuning screen's line for the leave-one-out miss rate of the zero-miss rule
+ * (TuningData.zeroMiss.expectedMiss): "Expected miss rate on new parts: 10.0 % (LOO,
+ * 10 defects; ≤ 39.4 % at 95 %)". Without an estimate (fewer than 2 defects) the rate is "—"
+ * and no bound is given.
+ */
+export function fmtExpectedMiss(e: { defects: number; rate: number | null; upper95: number }): string {
+  const n = `${fmtInt(e.defects)} defect${e.defects === 1 ? '' : 's'}`;
+  if (e.rate === null || !Number.isFinite(e.rate)) return `Expected miss rate on new parts: — (LOO, ${n})`;
+  return `Expected miss rate on new parts: ${fmtRatePct(e.rate)} (LOO, ${n}; ≤ ${fmtRatePct(e.upper95)} at 95 %)`;
+}

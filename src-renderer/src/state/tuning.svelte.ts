@@ -384,7 +384,9 @@ export class TuningState {
       // The queue re-flags and re-sorts at the new threshold; the scores do not change.
       void queue.load().catch(() => {});
       await this.reload();
-      const n = this.data?.history.length ?? 0;
+      // Another reload (the project-state event of this very change) may have overtaken ours and
+      // left `data` one version behind: number the toast from the history as it is now.
+      const n = (await api.threshold.stats({ bins: 10 })).history.length;
       toasts.success(`Threshold v${n} set`, `${fmtT(value)} on model v${st.activeModel?.version ?? '—'}${args.reviewUpper !== undefined ? `, reject at ${fmtT(args.reviewUpper)}` : ''}. The queue is re-flagged; nothing is rescored.`);
       return true;
     } catch (e) {

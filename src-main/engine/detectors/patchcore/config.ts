@@ -15,6 +15,9 @@ export const DEFAULT_PATCHCORE: PatchCoreConfig = { coreset: DEFAULT_CORESET, ne
 
 export function resolvePatchCoreConfig(partial: Record<string, unknown> = {}): PatchCoreConfig {
   const p = partial as Partial<{ coreset: Partial<CoresetOptions>; neighbours: number }>;
+  for (const k of Object.keys(partial)) {
+    if (k !== 'coreset' && k !== 'neighbours') throw new KensaError('INVALID_ARGUMENT', `PatchCore has no setting "${k}" (its settings: coreset, neighbours; input size, blur and seed are shared input settings)`);
+  }
   const cfg: PatchCoreConfig = {
     coreset: { ...DEFAULT_PATCHCORE.coreset, ...p.coreset },
     neighbours: p.neighbours ?? DEFAULT_PATCHCORE.neighbours,

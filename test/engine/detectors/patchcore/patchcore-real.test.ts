@@ -6,9 +6,11 @@
 import { describe, it, expect } from 'vitest';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { loadMask } from '../../src-main/engine/imaging/mask';
-import { fitPatchCore, PatchCoreScorer } from '../../src-main/engine/patchcore';
-import { realBackbonePath, sharedDir } from '../helpers/tiny-backbone';
+import { coresetSize, DEFAULT_CORESET } from '../../../../src-main/engine/coreset';
+import { loadMask } from '../../../../src-main/engine/imaging/mask';
+import { inMemory } from '../../../../src-main/engine/detectors/pipeline';
+import { fitModel, openScorer } from '../../../../src-main/engine/detectors/registry';
+import { realBackbonePath, sharedDir } from '../../../helpers/tiny-backbone';
 
 const backbone = realBackbonePath();
 const bottle = path.join(sharedDir(), 'data', 'mvtec', 'bottle');
@@ -18,10 +20,14 @@ const name = (i: number): string => `${String(i).padStart(3, '0')}.png`;
 describe('PatchCore on MVTec bottle with MobileNetV2', () => {
   it.skipIf(!have)(`broken bottles score above good ones; maps are hot inside the masks (needs ${backbone} and ${bottle})`, async () => {
     const train = Array.from({ length: 16 }, (_, i) => path.join(bottle, 'train', 'good', name(i * 13)));
-    const fit = await fitPatchCore(train, { backbone, ep: 'cpu', config: { calibrationShare: 0.2 } });
-    expect(fit.header.bank.grid).toEqual([28, 28]); // 224 / 8
+    const fit = await fitModel(train, { detector: 'patchcore', backbone, ep: 'cpu', input: { calibrationShare: 0.2 } });
+    expect(fit.header.detector).toBe('patchcore');
+    expect(fit.header.features.grid).toEqual([28, 28]); // 224 / 8
     expect(fit.header.taps.map((t) => t.stride)).toEqual([8, 16]);
-    const scorer = await PatchCoreScorer.create({ header: { ...fit.header, sections: [] }, ...fit.arrays, file: '(in memory)' }, { backbone, ep: 'cpu' });
+    expect(fit.header.fit.calibrationImages).toBe(3); // round(16 · 0.2)
+    // 13 images × 28² patches, coreset 10 %.
+    expect(fit.header.state).toEqual({ bankSize: coresetSize(13 * 784, DEFAULT_CORESET), patchesBeforeCoreset: 13 * 784 });
+    const scorer = await openScorer(inMemory(fit), { backbone, ep: 'cpu' });
     try {
       const good = [0, 7, 14].map((i) => path.join(bottle, 'test', 'good', name(i)));
       const broken = [0, 5, 10].map((i) => path.join(bottle, 'test', 'broken_large', name(i)));

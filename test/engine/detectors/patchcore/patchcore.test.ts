@@ -1,22 +1,28 @@
 /**
- * PatchCore end to end on the tiny backbone (test/helpers/tiny-backbone.ts) and generated
- * images: smooth gradients with noise are "good", the same with a bright square are "defects".
+ * PatchCore through the detector seam (registry fitModel / refitModel / openScorer), end to end
+ * on the tiny backbone (test/helpers/tiny-backbone.ts) and generated images: smooth gradients
+ * with noise are "good", the same with a bright square are "defects".
  */
 import { describe, it, expect, beforeAll, afterAll, vi } from 'vitest';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
-import { Rng } from '../../src-main/engine/core/random';
-import { KensaError } from '../../src-main/engine/errors';
-import { loadModel, saveModel, type LoadedModel } from '../../src-main/engine/model-file';
-import { fitPatchCore, PatchCoreScorer, resolveConfig, type FitOptions, type FitResult, type Progress, type ScoreOutcome } from '../../src-main/engine/patchcore';
-import { loadBackbone, sha256 } from '../../src-main/engine/backbone/backbone';
-import { FeatureExtractor } from '../../src-main/engine/backbone/feature-extractor';
-import { loadImage } from '../../src-main/engine/imaging/load';
-import { sqDist } from '../helpers/reference';
-import { ort } from '../../src-main/engine/ort/session';
-import { TINY_TAPS, writeTinyBackbone } from '../helpers/tiny-backbone';
+import { Rng } from '../../../../src-main/engine/core/random';
+import { DEFAULT_CORESET } from '../../../../src-main/engine/coreset';
+import { KensaError } from '../../../../src-main/engine/errors';
+import { loadModel, saveModel } from '../../../../src-main/engine/model-file';
+import { inMemory, resolveInput, type FitOptions, type FitResult, type ScoreOutcome, type Scorer } from '../../../../src-main/engine/detectors/pipeline';
+import { fitModel, getDetector, openScorer, refitModel } from '../../../../src-main/engine/detectors/registry';
+import { DEFAULT_PATCHCORE, resolvePatchCoreConfig } from '../../../../src-main/engine/detectors/patchcore/config';
+import type { Progress } from '../../../../src-main/engine/detectors/types';
+import { loadBackbone, sha256 } from '../../../../src-main/engine/backbone/backbone';
+import { FeatureExtractor } from '../../../../src-main/engine/backbone/feature-extractor';
+import { loadImage } from '../../../../src-main/engine/imaging/load';
+import { sqDist } from '../../../helpers/reference';
+import { encodeV1, toV1Header } from '../../../helpers/model-v1';
+import { ort } from '../../../../src-main/engine/ort/session';
+import { TINY_TAPS, writeTinyBackbone } from '../../../helpers/tiny-backbone';
 
 const SIZE = 96; // files are 96×96, the model input is 64×64 (stretch resize: ×2/3)
 const INPUT = 64;
@@ -63,11 +69,12 @@ async function writePng(file: string, raw: Buffer): Promise<string> {
 const fitOpts = (over: Partial<FitOptions> = {}): FitOptions => ({
   backbone: tinyPath,
   ep: 'cpu',
-  config: { embedding: { width: INPUT, height: INPUT } },
+  input: { embedding: { width: INPUT, height: INPUT } },
   ...over,
 });
 
-const inMemory = (fit: FitResult): LoadedModel => ({ header: { ...fit.header, sections: [] }, ...fit.arrays, file: '(in memory)' });
+/** The bank size a PatchCore model records. */
+const bankSize = (f: { header: { state: Record<string, unknown> } }): number => f.header.state.bankSize as number;
 
 async function collect(gen: AsyncGenerator<ScoreOutcome>): Promise<ScoreOutcome[]> {
   const out: ScoreOutcome[] = [];
@@ -75,7 +82,7 @@ async function collect(gen: AsyncGenerator<ScoreOutcome>): Promise<ScoreOutcome[
   return out;
 }
 
-async function scoresOf(scorer: PatchCoreScorer, files: string[]): Promise<number[]> {
+async function scoresOf(scorer: Scorer, files: string[]): Promise<number[]> {
   const out: number[] = [];
   for (const f of files) out.push((await scorer.scoreFile(f)).score);
   return out;
@@ -114,7 +121,7 @@ function trackSessions(): { created: { outputs: string; released: boolean }[]; r
 }
 
 let fit: FitResult;
-let scorer: PatchCoreScorer;
+let scorer: Scorer;
 
 beforeAll(async () => {
   dir = await fs.mkdtemp(path.join(os.tmpdir(), 'kensa-patchcore-'));
@@ -125,8 +132,8 @@ beforeAll(async () => {
   train = await Promise.all(Array.from({ length: 12 }, (_, i) => writePng(path.join(dir, 'train', 'good', `${String(i).padStart(3, '0')}.png`), makeImage(100 + i))));
   goodTests = await Promise.all(Array.from({ length: 4 }, (_, i) => writePng(path.join(dir, 'test', `good_${i}.png`), makeImage(500 + i))));
   defectTests = await Promise.all(DEFECTS.map((d, i) => writePng(path.join(dir, 'test', `defect_${i}.png`), makeImage(600 + i, d))));
-  fit = await fitPatchCore(train, fitOpts());
-  scorer = await PatchCoreScorer.create(inMemory(fit), { backbone: tinyPath, ep: 'cpu' });
+  fit = await fitModel(train, fitOpts());
+  scorer = await openScorer(inMemory(fit), { backbone: tinyPath, ep: 'cpu' });
 });
 
 afterAll(async () => {
@@ -134,7 +141,7 @@ afterAll(async () => {
   await fs.rm(dir, { recursive: true, force: true });
 });
 
-describe('fitPatchCore', () => {
+describe('fitModel (PatchCore, the default detector)', () => {
   it('bank of the expected size and layout', () => {
     // 12 images ≥ 5 → round(12 · 0.1) = 1 held out for calibration → 11 images × (64/8)² = 704
     // patches → coreset of round(0.1 · 704) = 70 entries of D = 16 + 24 = 40 channels.
@@ -142,17 +149,37 @@ describe('fitPatchCore', () => {
     expect(h.fit.images).toBe(12);
     expect(h.fit.calibrationImages).toBe(1);
     expect(h.stats.images).toBe(1);
-    expect(h.bank.grid).toEqual([8, 8]);
-    expect(h.bank.patchesBeforeCoreset).toBe(704);
-    expect(h.bank.size).toBe(70);
-    expect(h.bank.dim).toBe(40);
-    expect(fit.arrays.bank.length).toBe(70 * 40);
-    expect(fit.arrays.bankNeighbours.length).toBe(70 * 9);
+    expect(h.detector).toBe('patchcore');
+    expect(h.features).toEqual({ dim: 40, grid: [8, 8] });
+    expect(h.state).toEqual({ bankSize: 70, patchesBeforeCoreset: 704 });
+    expect(h.detectorConfig).toEqual(DEFAULT_PATCHCORE);
+    expect(h.parentId).toBeNull();
+    expect(h.refit).toBeNull();
+    expect(Object.keys(fit.arrays).sort()).toEqual(['bank', 'bankNeighbours']);
+    expect(fit.arrays.bank).toBeInstanceOf(Float32Array);
+    expect(fit.arrays.bankNeighbours).toBeInstanceOf(Int32Array);
+    expect(fit.arrays.bank!.length).toBe(70 * 40);
+    expect(fit.arrays.bankNeighbours!.length).toBe(70 * 9);
     expect(fit.skipped).toEqual([]);
     expect(h.taps.map((t) => t.name)).toEqual([TINY_TAPS.s8, TINY_TAPS.s16]);
     expect(h.config.taps).toEqual([TINY_TAPS.s8, TINY_TAPS.s16]);
     expect(h.config.embedding.width).toBe(64);
+    expect(h.config.seed).toBe(0);
     expect(h.fit.ep).toBe('cpu');
+  });
+
+  it('the detector states its facts from the header (bank size, coreset, feature dims)', () => {
+    const facts = getDetector('patchcore').facts({ ...fit.header, sections: [] });
+    expect(Object.fromEntries(facts.map((f) => [f.key, f.value]))).toEqual({ bankSize: 70, coreset: '10 %', dim: 40 });
+    expect(facts.find((f) => f.key === 'bankSize')).toMatchObject({ label: 'Memory bank', unit: 'patches' });
+  });
+
+  it('fitModel with detector "patchcore" is the default; an unknown detector id → UNKNOWN_DETECTOR', async () => {
+    const named = await fitModel(train, { ...fitOpts(), detector: 'patchcore' });
+    expect(Buffer.from(named.arrays.bank!.buffer).equals(Buffer.from(fit.arrays.bank!.buffer))).toBe(true);
+    const e = await rejection(fitModel(train, { ...fitOpts(), detector: 'patchcorez' }));
+    expect(e.code).toBe('UNKNOWN_DETECTOR');
+    expect(e.message).toMatch(/patchcorez/);
   });
 
   it('records the backbone and the training images (relative names, content hashes)', async () => {
@@ -164,8 +191,9 @@ describe('fitPatchCore', () => {
   });
 
   it('bank rows are rows of the training embeddings with their own index first in 𝒩_b', () => {
-    const { bank, bankNeighbours } = fit.arrays;
-    const B = fit.header.bank.size;
+    const bank = fit.arrays.bank as Float32Array;
+    const bankNeighbours = fit.arrays.bankNeighbours as Int32Array;
+    const B = bankSize(fit);
     const b = 9;
     for (let i = 0; i < B; i++) {
       expect(bankNeighbours[i * b]).toBe(i);
@@ -183,18 +211,19 @@ describe('fitPatchCore', () => {
   });
 
   it('the same seed gives an identical bank (reproducible)', async () => {
-    const again = await fitPatchCore(train, fitOpts());
-    expect(Buffer.from(again.arrays.bank.buffer).equals(Buffer.from(fit.arrays.bank.buffer))).toBe(true);
-    expect(Array.from(again.arrays.bankNeighbours)).toEqual(Array.from(fit.arrays.bankNeighbours));
+    const again = await fitModel(train, fitOpts());
+    expect(Buffer.from(again.arrays.bank!.buffer).equals(Buffer.from(fit.arrays.bank!.buffer))).toBe(true);
+    expect(Array.from(again.arrays.bankNeighbours!)).toEqual(Array.from(fit.arrays.bankNeighbours!));
     expect(again.header.stats.imageScores).toEqual(fit.header.stats.imageScores);
-    // Another seed: another start (and calibration pick) → a different bank.
-    const other = await fitPatchCore(train, fitOpts({ config: { embedding: { width: INPUT, height: INPUT }, coreset: { seed: 7 } } }));
-    expect(Buffer.from(other.arrays.bank.buffer).equals(Buffer.from(fit.arrays.bank.buffer))).toBe(false);
+    // Another seed (a shared input setting now): another start (and calibration pick) → a different bank.
+    const other = await fitModel(train, fitOpts({ input: { embedding: { width: INPUT, height: INPUT }, seed: 7 } }));
+    expect(other.header.config.seed).toBe(7);
+    expect(Buffer.from(other.arrays.bank!.buffer).equals(Buffer.from(fit.arrays.bank!.buffer))).toBe(false);
   });
 
   it('reports progress through every phase, in order', async () => {
     const phases: Progress['phase'][] = [];
-    await fitPatchCore(train, fitOpts({ onProgress: (p) => phases.push(p.phase) }));
+    await fitModel(train, fitOpts({ onProgress: (p) => phases.push(p.phase) }));
     const order = phases.filter((p, i) => i === 0 || phases[i - 1] !== p);
     expect(order).toEqual(['features', 'coreset', 'neighbours', 'calibrate']);
   });
@@ -202,7 +231,7 @@ describe('fitPatchCore', () => {
   it('unreadable training images are skipped with their reason; the rest are used', async () => {
     const broken = path.join(dir, 'train-broken.png');
     await fs.writeFile(broken, 'not an image');
-    const r = await fitPatchCore([...train.slice(0, 6), broken], fitOpts());
+    const r = await fitModel([...train.slice(0, 6), broken], fitOpts());
     expect(r.header.fit.images).toBe(6);
     expect(r.skipped).toHaveLength(1);
     expect(r.skipped[0]!.file).toBe(broken);
@@ -210,18 +239,18 @@ describe('fitPatchCore', () => {
   });
 
   it('no readable image → NO_IMAGES; no files → NO_IMAGES', async () => {
-    expect((await rejection(fitPatchCore([path.join(dir, 'missing.png')], fitOpts()))).code).toBe('NO_IMAGES');
-    expect((await rejection(fitPatchCore([], fitOpts()))).code).toBe('NO_IMAGES');
+    expect((await rejection(fitModel([path.join(dir, 'missing.png')], fitOpts()))).code).toBe('NO_IMAGES');
+    expect((await rejection(fitModel([], fitOpts()))).code).toBe('NO_IMAGES');
   });
 
   it('an aborted signal rejects with CANCELLED; so does aborting mid-fit', async () => {
     const ac = new AbortController();
     ac.abort();
-    expect((await rejection(fitPatchCore(train, fitOpts({ signal: ac.signal })))).code).toBe('CANCELLED');
+    expect((await rejection(fitModel(train, fitOpts({ signal: ac.signal })))).code).toBe('CANCELLED');
     for (const phase of ['features', 'coreset', 'neighbours'] as const) {
       const mid = new AbortController();
       const e = await rejection(
-        fitPatchCore(
+        fitModel(
           train,
           fitOpts({
             signal: mid.signal,
@@ -238,7 +267,7 @@ describe('fitPatchCore', () => {
   it('a finished fit releases every ORT session it created (besides the cached coreset sessions)', async () => {
     const { created, restore } = trackSessions();
     try {
-      await fitPatchCore(train, fitOpts());
+      await fitModel(train, fitOpts());
     } finally {
       restore();
     }
@@ -246,20 +275,18 @@ describe('fitPatchCore', () => {
     expect(created.filter((s) => !s.released).map((s) => s.outputs)).toEqual([]);
   });
 
-  // BUG (src-main/engine/patchcore.ts, fitPatchCore): sessions created after the extractor are not
+  // Regression (a bug of the pre-seam fitPatchCore): sessions created after the extractor must be
   // released when the fit throws. Cancelling after the neighbours phase throws CANCELLED from the
-  // calibration loop while the ScoringHead (NN session with the whole bank baked in as
-  // initializers, and the map session) is alive: `head.release()` is never reached, so every
-  // cancelled fit leaks native memory (for a 20 000 × 1 536 bank, ~120 MB). The TopK session in
-  // bankNeighbours() leaks the same way when cancelled mid-loop. Fix: wrap both in try/finally
-  // (`const head = …; try { …calibration… } finally { await head.release(); }`, and likewise for
-  // `sess` in bankNeighbours).
+  // calibration loop (pipeline.ts calibrate) while the PatchCore head (NN session with the whole
+  // bank baked in as initializers) and the map session are alive; the TopK session of
+  // patchcore/bank.ts bankNeighbours() likewise when cancelled mid-loop. A leak costs native
+  // memory on every cancelled fit (for a 20 000 × 1 536 bank, ~120 MB).
   it('a cancelled fit releases its ORT sessions too', async () => {
     const { created, restore } = trackSessions();
     const ac = new AbortController();
     try {
       const e = await rejection(
-        fitPatchCore(
+        fitModel(
           train,
           fitOpts({
             signal: ac.signal,
@@ -276,33 +303,40 @@ describe('fitPatchCore', () => {
     expect(created.filter((s) => !s.released).map((s) => s.outputs)).toEqual([]);
   });
 
-  it('bad config values are INVALID_ARGUMENT', async () => {
-    expect(() => resolveConfig({ coreset: { ratio: 0 } })).toThrow(KensaError);
-    expect(() => resolveConfig({ neighbours: 0 })).toThrow(/neighbours/);
-    expect(() => resolveConfig({ embedding: { width: 16 } })).toThrow(/32/);
-    expect((await rejection(fitPatchCore(train, fitOpts({ config: { blurSigma: 0 } })))).code).toBe('INVALID_ARGUMENT');
+  it('bad config values are INVALID_ARGUMENT (PatchCore settings and shared input settings)', async () => {
+    expect(() => resolvePatchCoreConfig({ coreset: { ratio: 0 } })).toThrow(KensaError);
+    expect(() => resolvePatchCoreConfig({ coreset: { maxSize: 0 } })).toThrow(/bank size/);
+    expect(() => resolvePatchCoreConfig({ neighbours: 0 })).toThrow(/neighbours/);
+    expect(() => resolvePatchCoreConfig({ neighbours: 2.5 })).toThrow(/neighbours/);
+    expect(resolvePatchCoreConfig({ coreset: { ratio: 0.25 } })).toEqual({ coreset: { ...DEFAULT_CORESET, ratio: 0.25 }, neighbours: 9 });
+    expect(() => resolveInput({ embedding: { width: 16 } })).toThrow(/32/);
+    expect(() => resolveInput({ seed: -1 })).toThrow(/seed/);
+    expect((await rejection(fitModel(train, fitOpts({ input: { blurSigma: 0 } })))).code).toBe('INVALID_ARGUMENT');
+    expect((await rejection(fitModel(train, fitOpts({ config: { neighbours: 0 } })))).code).toBe('INVALID_ARGUMENT');
   });
 
-  // BUG (src-main/engine/patchcore.ts, fitPatchCore + resolveConfig): calibrationShare is never
-  // validated and the number of held-out images is not capped below the number of images. With
-  // calibrationShare 1 (or 0.95 on 6 images: round(5.7) = 6) every image is held out, the
-  // coreset gets 0 patches, the bank is empty, and the fit dies inside ONNX Runtime with a raw
-  // Error ("Non-zero status code returned while running ArgMax node") instead of a KensaError.
-  // Fix: in resolveConfig require 0 ≤ calibrationShare < 1 and calibrationMax ≥ 0 (INVALID_ARGUMENT);
-  // in fitPatchCore use nCal = min(calibrationMax, used.length − 1, max(1, round(used.length·share))).
+  // Regression (a bug of the pre-seam fitPatchCore): with calibrationShare 1 (or 0.95 on 6 images:
+  // round(5.7) = 6) every image was held out, the coreset got 0 patches and the fit died inside
+  // ONNX Runtime with a raw Error instead of a KensaError. Now resolveInput requires
+  // 0 ≤ calibrationShare < 1 and pipeline.ts calibrationSplit keeps at least one image for fitting.
   it('calibrationShare 1 is refused (INVALID_ARGUMENT) or still leaves images for the bank', async () => {
-    const r = await fitPatchCore(train.slice(0, 6), fitOpts({ config: { embedding: { width: INPUT, height: INPUT }, calibrationShare: 1 } })).then(
+    const r = await fitModel(train.slice(0, 6), fitOpts({ input: { embedding: { width: INPUT, height: INPUT }, calibrationShare: 1 } })).then(
       (ok) => ok,
       (e: unknown) => e,
     );
-    // Today: a raw Error from ONNX Runtime, not a KensaError.
+    // The old failure: a raw Error from ONNX Runtime, not a KensaError.
     expect(r instanceof Error && !(r instanceof KensaError), `not a KensaError: ${String(r)}`).toBe(false);
     if (r instanceof KensaError) expect(r.code).toBe('INVALID_ARGUMENT');
-    else expect((r as FitResult).header.bank.size).toBeGreaterThan(0);
+    else expect(bankSize(r as FitResult)).toBeGreaterThan(0);
+    // 0.95 on 6 images would hold out round(5.7) = 6: capped so one image is left to fit on.
+    const most = await fitModel(train.slice(0, 6), fitOpts({ input: { embedding: { width: INPUT, height: INPUT }, calibrationShare: 0.95 } }));
+    expect(most.header.fit.calibrationImages).toBe(5);
+    expect(most.header.state.patchesBeforeCoreset).toBe(64);
+    expect(bankSize(most)).toBeGreaterThan(0);
   });
 });
 
-describe('PatchCoreScorer', () => {
+describe('Scorer (openScorer on a PatchCore model)', () => {
   it('defective images score higher than good ones', async () => {
     const good = await scoresOf(scorer, goodTests);
     const bad = await scoresOf(scorer, defectTests);
@@ -316,10 +350,11 @@ describe('PatchCoreScorer', () => {
     const bb = await loadBackbone(tinyPath);
     const ex = await FeatureExtractor.create(bb, fit.header.config.embedding, 'cpu', fit.header.taps.map((t) => t.name));
     try {
-      const { bank, bankNeighbours } = fit.arrays;
-      const D = fit.header.bank.dim;
-      const B = fit.header.bank.size;
-      const b = fit.header.config.neighbours;
+      const bank = fit.arrays.bank as Float32Array;
+      const bankNeighbours = fit.arrays.bankNeighbours as Int32Array;
+      const D = fit.header.features.dim;
+      const B = bankSize(fit);
+      const b = (fit.header.detectorConfig as { neighbours: number }).neighbours;
       expect(b).toBe(9);
       for (const file of [goodTests[1]!, defectTests[1]!]) {
         const img = await loadImage(file, { width: INPUT, height: INPUT });
@@ -380,6 +415,11 @@ describe('PatchCoreScorer', () => {
     expect(r.score).toBeGreaterThan(0);
     expect(r.score).toBeLessThanOrEqual(r.maxPatchScore);
     for (const v of r.map) expect(Number.isFinite(v)).toBe(true);
+    // Where the time went: decode, backbone, the PatchCore head (NN search), the map step.
+    const t = r.timing;
+    expect(Object.keys(t).sort()).toEqual(['backboneMs', 'decodeMs', 'headMs', 'mapMs']);
+    for (const v of Object.values(t)) expect(Number.isFinite(v) && v >= 0).toBe(true);
+    expect(t.backboneMs + t.headMs + t.mapMs).toBeGreaterThan(0);
   });
 
   it('the map is higher around the defect than far from it', async () => {
@@ -418,7 +458,9 @@ describe('PatchCoreScorer', () => {
     const file = path.join(dir, 'model.kensa');
     await saveModel(file, fit.header, fit.arrays);
     const loaded = await loadModel(file);
-    const s2 = await PatchCoreScorer.create(loaded, { backbone: tinyPath, ep: 'cpu' });
+    expect(loaded.header.detector).toBe('patchcore');
+    expect(loaded.header.state).toEqual(fit.header.state);
+    const s2 = await openScorer(loaded, { backbone: tinyPath, ep: 'cpu' });
     try {
       const files = [...goodTests, ...defectTests];
       expect(await scoresOf(s2, files)).toEqual(await scoresOf(scorer, files));
@@ -428,14 +470,14 @@ describe('PatchCoreScorer', () => {
   });
 
   it('a different backbone file (tiny backbone with another seed) → MODEL_BACKBONE_MISMATCH', async () => {
-    const e = await rejection(PatchCoreScorer.create(inMemory(fit), { backbone: otherPath, ep: 'cpu' }));
+    const e = await rejection(openScorer(inMemory(fit), { backbone: otherPath, ep: 'cpu' }));
     expect(e.code).toBe('MODEL_BACKBONE_MISMATCH');
     expect(e.message).toContain(otherPath);
   });
 
   it('the model’s backbone id that cannot be found → BACKBONE_NOT_FOUND naming the model and its backbone', async () => {
     const model = inMemory(fit);
-    const e = await rejection(PatchCoreScorer.create({ ...model, header: { ...model.header, backbone: { ...model.header.backbone, id: 'no-such-backbone' } } }, { ep: 'cpu' }));
+    const e = await rejection(openScorer({ ...model, header: { ...model.header, backbone: { ...model.header.backbone, id: 'no-such-backbone' } } }, { ep: 'cpu' }));
     expect(e.code).toBe('BACKBONE_NOT_FOUND');
     expect(e.message).toContain('(in memory)');
   });
@@ -475,5 +517,127 @@ describe('PatchCoreScorer', () => {
   it('scoreFile on a missing file throws IMAGE_NOT_FOUND', async () => {
     const e = await rejection(scorer.scoreFile(path.join(dir, 'nope.png')));
     expect(e.code).toBe('IMAGE_NOT_FOUND');
+  });
+});
+
+describe('refitModel (PatchCore: reviewed good parts join the bank)', () => {
+  let extra: string[];
+  beforeAll(async () => {
+    await fs.mkdir(path.join(dir, 'reviewed'), { recursive: true });
+    extra = await Promise.all(Array.from({ length: 3 }, (_, i) => writePng(path.join(dir, 'reviewed', `fa_${i}.png`), makeImage(700 + i))));
+  });
+  // tinyPath is set in beforeAll: read it when a test runs.
+  const refitOpts = (): { backbone: string; ep: 'cpu' } => ({ backbone: tinyPath, ep: 'cpu' });
+
+  it('extends the parent bank: parent rows first, new rows from the new parts, lineage recorded, statistics kept', async () => {
+    const r = await refitModel(inMemory(fit), extra, refitOpts());
+    const h = r.header;
+    const size = bankSize(r);
+    // 3 images × 64 patches = 192 new patches → up to round(0.1 · 192) = 19 new bank entries.
+    expect(h.refit).not.toBeNull();
+    expect(h.refit!.parentSize).toBe(70);
+    expect(h.refit!.added).toBeGreaterThan(0);
+    expect(h.refit!.added).toBeLessThanOrEqual(19);
+    expect(size).toBe(70 + h.refit!.added);
+    expect(h.state).toEqual({ bankSize: size, patchesBeforeCoreset: 704 + 192 });
+    expect(h.refit!.images.map((i) => i.name)).toEqual(extra.map((f) => path.basename(f)));
+    expect(h.refit!.images[1]!.sha256).toBe(sha256(await fs.readFile(extra[1]!)));
+    expect(h.refit!.seconds).toBeGreaterThan(0);
+    expect(h.parentId).toBe(fit.header.id);
+    expect(h.id).not.toBe(fit.header.id);
+    expect(h.detector).toBe('patchcore');
+    // What makes versions comparable is the parent's: input settings, PatchCore settings,
+    // features, good-part statistics and colour scale, training record.
+    for (const k of ['config', 'detectorConfig', 'features', 'stats', 'backbone', 'taps'] as const) expect(h[k], k).toEqual(fit.header[k]);
+    expect(h.fit.trainImages).toEqual(fit.header.fit.trainImages);
+    expect(r.skipped).toEqual([]);
+
+    const bank = r.arrays.bank as Float32Array;
+    const nb = r.arrays.bankNeighbours as Int32Array;
+    expect(bank.length).toBe(size * 40);
+    expect(nb.length).toBe(size * 9);
+    // Below the size limit nothing is dropped: the parent's bank is the first 70 rows, unchanged.
+    expect(Buffer.from(bank.buffer, 0, 70 * 40 * 4).equals(Buffer.from((fit.arrays.bank as Float32Array).buffer))).toBe(true);
+    // The new rows are not copies of parent rows, and every entry's neighbours start with itself.
+    const parentRows = new Set(Array.from({ length: 70 }, (_, i) => Buffer.from(bank.buffer, i * 160, 160).toString('hex')));
+    for (let i = 70; i < size; i++) expect(parentRows.has(Buffer.from(bank.buffer, i * 160, 160).toString('hex'))).toBe(false);
+    for (let i = 0; i < size; i++) {
+      expect(nb[i * 9]).toBe(i);
+      for (let j = 0; j < 9; j++) expect(nb[i * 9 + j]! >= 0 && nb[i * 9 + j]! < size).toBe(true);
+    }
+
+    // The reviewed parts now look more normal; defects still stand out above every good part.
+    const s2 = await openScorer(inMemory(r), refitOpts());
+    try {
+      const before = await scoresOf(scorer, extra);
+      const after = await scoresOf(s2, extra);
+      after.forEach((a, i) => expect(a, path.basename(extra[i]!)).toBeLessThan(before[i]!));
+      const good = await scoresOf(s2, goodTests);
+      const bad = await scoresOf(s2, defectTests);
+      expect(Math.min(...bad)).toBeGreaterThan(Math.max(...good, ...after));
+    } finally {
+      await s2.release();
+    }
+  });
+
+  it('at the bank size limit the most redundant old entries make room: the size stays at the limit', async () => {
+    const capped = await fitModel(train, fitOpts({ config: { coreset: { maxSize: 70 } } }));
+    expect(bankSize(capped)).toBe(70);
+    const r = await refitModel(inMemory(capped), extra, refitOpts());
+    expect(bankSize(r)).toBe(70);
+    expect(r.header.refit!.parentSize).toBe(70);
+    const added = r.header.refit!.added;
+    expect(added).toBeGreaterThan(0);
+    // The kept old rows are parent rows in their old order; the last `added` rows are new.
+    const bank = r.arrays.bank as Float32Array;
+    const parent = capped.arrays.bank as Float32Array;
+    const rowOf = (a: Float32Array, i: number): string => Buffer.from(a.buffer, a.byteOffset + i * 160, 160).toString('hex');
+    const parentIndex = new Map(Array.from({ length: 70 }, (_, i) => [rowOf(parent, i), i] as const));
+    let last = -1;
+    for (let i = 0; i < 70 - added; i++) {
+      const at = parentIndex.get(rowOf(bank, i));
+      expect(at, `row ${i} is a parent row`).toBeDefined();
+      expect(at!).toBeGreaterThan(last);
+      last = at!;
+    }
+    for (let i = 70 - added; i < 70; i++) expect(parentIndex.has(rowOf(bank, i)), `row ${i} is new`).toBe(false);
+  });
+
+  it('no new images → NO_IMAGES; another backbone → MODEL_BACKBONE_MISMATCH; an aborted signal → CANCELLED', async () => {
+    expect((await rejection(refitModel(inMemory(fit), [], refitOpts()))).code).toBe('NO_IMAGES');
+    expect((await rejection(refitModel(inMemory(fit), extra, { ...refitOpts(), backbone: otherPath }))).code).toBe('MODEL_BACKBONE_MISMATCH');
+    const ac = new AbortController();
+    ac.abort();
+    expect((await rejection(refitModel(inMemory(fit), extra, { ...refitOpts(), signal: ac.signal }))).code).toBe('CANCELLED');
+  });
+});
+
+describe('format-1 model files (written before the detector seam)', () => {
+  it('a fit written in the old layout loads, scores identically and refits', async () => {
+    const file = path.join(dir, 'old-format.kensa');
+    await fs.writeFile(file, encodeV1(toV1Header(fit.header), fit.arrays.bank as Float32Array, fit.arrays.bankNeighbours as Int32Array));
+    const old = await loadModel(file);
+    expect(old.header.formatVersion).toBe(1);
+    expect(old.header.detector).toBe('patchcore');
+    expect(old.header.state).toEqual(fit.header.state);
+    expect(old.header.detectorConfig).toEqual(fit.header.detectorConfig);
+    expect(old.header.config).toEqual(fit.header.config);
+    const s1 = await openScorer(old, { backbone: tinyPath, ep: 'cpu' });
+    try {
+      const files = [...goodTests, ...defectTests];
+      expect(await scoresOf(s1, files)).toEqual(await scoresOf(scorer, files));
+    } finally {
+      await s1.release();
+    }
+    const r = await refitModel(old, [goodTests[0]!], { backbone: tinyPath, ep: 'cpu' });
+    expect(r.header.parentId).toBe(fit.header.id);
+    expect(r.header.refit!.parentSize).toBe(70);
+    expect(bankSize(r)).toBe(70 + r.header.refit!.added);
+    const out = path.join(dir, 'old-format-refit.kensa');
+    await saveModel(out, r.header, r.arrays);
+    const again = await loadModel(out);
+    expect((await fs.readFile(out)).readUInt32LE(8)).toBe(2);
+    expect(again.header.formatVersion).toBe(2);
+    expect(again.header.state).toEqual(r.header.state);
   });
 });

@@ -1,0 +1,127 @@
+/**
+ * A learning step: a new model version = the parent's unsupervised detector (unchanged) + a
+ * review head trained on the reviewed parts (./head.ts). The parent's good-part statistics and
+ * colour scale are kept, so scores stay comparable across versions; a parent that already had
+ * a review head gets a fresh one (trained on the base detector's output, not on the old head's).
+ */
+import { randomUUID } from 'node:crypto';
+import { FeatureExtractor } from '../backbone/feature-extractor';
+import { KensaError, throwIfCancelled } from '../errors';
+import type { LoadedModel, ModelArrays } from '../model-file';
+import { MODEL_FORMAT_VERSION } from '../model-file';
+import type { ModelHeaderDraft } from '../model-types';
+import type { ResizeMode } from '../imaging/load';
+import { chooseExecutionProvider, type EpRequest } from '../ort/session';
+import { backboneFor, extractAll, imagePatches } from '../detectors/pipeline';
+import type { AnyDetector, FileError, RunOptions } from '../detectors/types';
+import { KENSA_VERSION } from '../../shared/version';
+import { cellCover, trainReviewHead, type ReviewedPart, type ReviewHeadConfig } from './head';
+
+export interface ReviewedFile {
+  file: string;
+  label: 0 | 1;
+  defectType: string | null;
+  /** The drawn defect region at the image's own size (nonzero = defect); null = none drawn. */
+  mask: { width: number; height: number; data: Uint8Array } | null;
+}
+
+/**
+ * A mask at the image's own size → at the model input, with the geometry of the resize policy
+ * (stretch: scale each axis; crop: scale to cover, centre-crop; pad: scale to fit, centred).
+ * Nearest-neighbour sampling.
+ */
+export function maskToInput(mask: { width: number; height: number; data: Uint8Array }, width: number, height: number, resize: ResizeMode): Uint8Array {
+  const out = new Uint8Array(width * height);
+  const { width: mw, height: mh, data } = mask;
+  let sx = mw / width;
+  let sy = mh / height;
+  let ox = 0;
+  let oy = 0;
+  if (resize !== 'stretch') {
+    const s = resize === 'crop' ? Math.min(mw / width, mh / height) : Math.max(mw / width, mh / height);
+    sx = s;
+    sy = s;
+    ox = (mw - width * s) / 2;
+    oy = (mh - height * s) / 2;
+  }
+  for (let y = 0; y < height; y++) {
+    const my = Math.floor(oy + (y + 0.5) * sy);
+    if (my < 0 || my >= mh) continue;
+    for (let x = 0; x < width; x++) {
+      const mx = Math.floor(ox + (x + 0.5) * sx);
+      if (mx >= 0 && mx < mw && data[my * mw + mx]) out[y * width + x] = 1;
+    }
+  }
+  return out;
+}
+
+export interface LearnOptions extends RunOptions {
+  backbone?: string;
+  ep?: EpRequest;
+  config?: Partial<ReviewHeadConfig>;
+}
+
+export interface LearnResult {
+  header: ModelHeaderDraft;
+  arrays: ModelArrays;
+  skipped: FileError[];
+}
+
+export async function learnFromReview(detector: AnyDetector, parent: LoadedModel, reviewed: ReviewedFile[], opts: LearnOptions): Promise<LearnResult> {
+  const t0 = performance.now();
+  if (reviewed.length === 0) throw new KensaError('CONFLICT', 'no reviewed parts: nothing to learn from');
+  const h = parent.header;
+  const { ep } = await chooseExecutionProvider(opts.ep ?? 'auto');
+  const backbone = await backboneFor(h, parent.file, opts.backbone);
+  const extractor = await FeatureExtractor.create(backbone, h.config.embedding, ep, h.taps.map((t) => t.name));
+  let ex;
+  try {
+    ex = await extractAll(
+      reviewed.map((r) => r.file),
+      extractor,
+      h.config,
+      { ...(opts.signal ? { signal: opts.signal } : {}), onProgress: (p) => opts.onProgress?.({ ...p, phase: 'features' }) },
+    );
+  } finally {
+    await extractor.release();
+  }
+  const byFile = new Map(reviewed.map((r) => [r.file, r]));
+  // The base detector's head (without any earlier review head): unsupervised patch scores.
+  const baseArrays = Object.fromEntries(Object.entries(parent.arrays).filter(([k]) => !k.startsWith('review/')));
+  const base = await detector.openHead({ ...parent, arrays: baseArrays }, { ep, mapStep: { map: () => Promise.reject(new Error('no map step while learning')) } });
+  const parts: ReviewedPart[] = [];
+  const { width, height } = h.config.embedding;
+  try {
+    for (let i = 0; i < ex.set.n; i++) {
+      throwIfCancelled(opts.signal);
+      const r = byFile.get(ex.used[i]!.file)!;
+      const { p, rgb } = imagePatches(ex.set, i);
+      const u = await base.score(p, rgb, 0);
+      const cover = r.label === 1 && r.mask ? cellCover(maskToInput(r.mask, width, height, h.config.resize), width, height, h.features.grid) : null;
+      parts.push({ label: r.label, defectType: r.defectType, feats: Float32Array.from(p.data), unsupervised: Float32Array.from(u.patch), cover });
+      opts.onProgress?.({ phase: 'unsupervised', done: i + 1, total: ex.set.n });
+    }
+  } finally {
+    await base.release();
+  }
+  const trained = await trainReviewHead(parts, h.features.dim, h.features.grid, {
+    ep,
+    seed: h.config.seed,
+    stats: h.stats,
+    ...(opts.config ? { config: opts.config } : {}),
+    ...(opts.signal ? { signal: opts.signal } : {}),
+    ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+  });
+  const { sections: _s, ...rest } = h;
+  const header: ModelHeaderDraft = {
+    ...rest,
+    formatVersion: MODEL_FORMAT_VERSION,
+    id: randomUUID(),
+    parentId: h.id,
+    kensaVersion: KENSA_VERSION,
+    createdAt: new Date().toISOString(),
+    fit: { ...h.fit, ep },
+    review: { ...trained.info, seconds: (performance.now() - t0) / 1000 },
+  };
+  return { header, arrays: { ...baseArrays, ...trained.arrays }, skipped: ex.skipped };
+}
