@@ -232,7 +232,7 @@ const RENDERER_SHARED = { kind: 'pattern', regex: '(?:^|/)src-main/shared(?:/|$)
 export default defineConfig(
   {
     name: 'kensa/ignores',
-    ignores: ['out/**', 'dist/**', 'node_modules/**', 'scratch/**', 'coverage/**', 'test-results/**', 'playwright-report/**', 'bench/results/**'],
+    ignores: ['out/**', 'dist/**', 'node_modules/**', 'scratch/**', 'coverage/**', 'test-results/**', 'playwright-report/**', 'bench/results/**', 'bench/tmp/**'],
   },
 
   // Recommended rule sets.

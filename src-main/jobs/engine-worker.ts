@@ -78,10 +78,11 @@ async function runLearn(id: number, job: LearnJob, signal: AbortSignal): Promise
     ...(job.backbone === undefined ? {} : { backbone: job.backbone }),
     ...(job.ep === undefined ? {} : { ep: job.ep }),
     ...(job.config === undefined ? {} : { config: job.config }),
+    ...(job.folds === undefined ? {} : { folds: job.folds }),
   });
   if (signal.aborted) throw new Error('cancelled');
   await saveModel(job.out, r.header, r.arrays);
-  return { kind: 'learn', out: job.out, header: r.header, skipped: r.skipped };
+  return { kind: 'learn', out: job.out, header: r.header, skipped: r.skipped, outOfFold: r.outOfFold };
 }
 
 async function runScore(id: number, job: ScoreJob, signal: AbortSignal): Promise<JobResult> {

@@ -58,7 +58,9 @@ export interface LearnJob {
   /** The parent model file. */
   model: string;
   /** Every reviewed part: file, verdict, defect type, drawn region mask (image size). */
-  reviewed: { file: string; label: 0 | 1; defectType: string | null; mask: { width: number; height: number; data: Uint8Array } | null }[];
+  reviewed: { id: number; file: string; label: 0 | 1; defectType: string | null; mask: { width: number; height: number; data: Uint8Array } | null }[];
+  /** Held-out id sets for out-of-fold scores (see engine/review/learn.ts). */
+  folds?: number[][];
   /** Where the new model is written (atomically, only when training completes). */
   out: string;
   backbone?: string;
@@ -85,6 +87,8 @@ export interface FitSummary {
   out: string;
   header: Omit<ModelHeader, 'sections'>;
   skipped: FileError[];
+  /** Learn only: out-of-fold image scores of the reviewed parts. */
+  outOfFold?: { id: number; score: number }[];
 }
 
 /** One scored file (no map: maps stay in the worker unless written as heatmaps). */

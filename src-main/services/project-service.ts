@@ -278,9 +278,16 @@ export class ProjectService {
     }
   }
 
-  private async complete(version: number, out: string, header: ModelHeaderDraft, seconds: number, actor: string): Promise<ModelRecord> {
+  /** Records a finished model file as the ready version (facts from its detector). */
+  async complete(version: number, out: string, header: ModelHeaderDraft, seconds: number, actor: string): Promise<ModelRecord> {
     const bytes = await readFile(this.abs(out));
-    const facts = Object.fromEntries(getDetector(header.detector).facts({ ...header, sections: [] }).map(({ key, ...f }) => [key, f]));
+    const facts: Record<string, { label: string; value: number | string; unit?: string }> = Object.fromEntries(
+      getDetector(header.detector).facts({ ...header, sections: [] }).map(({ key, ...f }) => [key, f]),
+    );
+    const r = header.review;
+    if (r) {
+      facts.review = { label: 'Learned from review', value: `${r.defects} defects, ${r.goods} good parts (weight ${r.weight.toFixed(2)})` };
+    }
     const bankSize = header.detector === 'patchcore' ? Number(header.state.bankSize) : null;
     return completeModel(this.db, version, { modelFile: out.split(path.sep).join('/'), modelSha256: sha256File(bytes), facts, bankSize, fitSeconds: seconds, ep: header.fit.ep }, actor);
   }
@@ -439,7 +446,7 @@ export class ProjectService {
     const flaggedBefore = new Set(scoresFor(this.db, parent.version).filter((s) => t !== null && s.score >= t.value).map((s) => s.imageId));
     const model = beginModel(
       this.db,
-      { kind: 'refit', parentVersion: parent.version, detector: parent.detector, backboneId: parent.backboneId, backboneSha256: parent.backboneSha256, config: parent.config as Record<string, unknown>, addedImageIds: images.map((i) => i.id) },
+      { kind: 'refit', parentVersion: parent.version, detector: parent.detector, backboneId: parent.backboneId, backboneSha256: parent.backboneSha256, config: parent.config as Record<string, unknown>, addedImageIds: images.map((i) => i.id), verdictIds: pending.map((v) => v.id) },
       actor,
     );
     const out = this.modelFile(model.version);

@@ -101,7 +101,7 @@ export interface ReportThreshold {
 
 export interface ReportModelVersion {
   version: number;
-  kind: 'fit' | 'refit';
+  kind: 'fit' | 'refit' | 'learn';
   parentVersion: number | null;
   status: 'building' | 'ready' | 'failed';
   backboneId: string;

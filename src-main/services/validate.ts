@@ -73,7 +73,9 @@ export function validateArgs<M extends ApiMethod>(method: M, raw: unknown): Args
     case 'jobs.score':
     case 'jobs.refit':
     case 'jobs.compare':
+    case 'jobs.learn':
     case 'models.compare':
+    case 'models.propose':
       only(m, o, []);
       return {} as ArgsOf<M>;
     case 'app.setReviewer':
@@ -142,6 +144,12 @@ export function validateArgs<M extends ApiMethod>(method: M, raw: unknown): Args
         ...(detector === undefined ? {} : { detector }),
       } as ArgsOf<M>;
     }
+    case 'models.learnPreview':
+      only(m, o, ['version']);
+      return { version: int(m, o, 'version', 1, IMAGE_ID)! } as ArgsOf<M>;
+    case 'models.accept':
+      only(m, o, ['version', 'reason']);
+      return { version: int(m, o, 'version', 1, IMAGE_ID)!, reason: str(m, o, 'reason', { max: 2000 })! } as ArgsOf<M>;
     case 'jobs.cancel':
       only(m, o, ['jobId']);
       return { jobId: str(m, o, 'jobId', { max: 100 })! } as ArgsOf<M>;

@@ -41,6 +41,7 @@ import { KENSA_VERSION } from '../shared/version';
 import { getImage, getScore, thresholdHistory, verdictHistory, type ModelRecord, type Verdict } from '../store/index';
 import { getDetector, listDetectors } from '../engine/detectors/registry';
 import { compareVersions, scoreReviewed } from './compare';
+import { acceptVersion, learn, learnPreview, propose } from './learning';
 import { exportReport } from './report';
 import { bandStats, tuningStats } from './threshold';
 import { writeDemoImages } from './demo';
@@ -279,7 +280,7 @@ class WorkstationImpl implements Workstation {
 
   // ---- jobs ---------------------------------------------------------------------------------
 
-  private startJob(kind: JobKind, run: (handlers: { onProgress: (p: { phase: string; done: number; total: number }) => void }, setCancel: (c: () => void) => void) => Promise<{ summary: string; dropped?: number }>): { jobId: string } {
+  private startJob(kind: JobKind, run: (handlers: { onProgress: (p: { phase: string; done: number; total: number }) => void }, setCancel: (c: () => void) => void) => Promise<{ summary: string; dropped?: number; version?: number }>): { jobId: string } {
     if (this.job) throw new KensaError('CONFLICT', `a ${this.job.kind} job is already running`);
     const id = randomUUID();
     const now = performance.now();
@@ -315,7 +316,7 @@ class WorkstationImpl implements Workstation {
     void run({ onProgress }, setCancel)
       .then((r) => {
         this.job = null;
-        this.emit({ topic: 'job', event: { type: 'done', jobId: id, kind, summary: r.summary, ...(r.dropped === undefined ? {} : { dropped: r.dropped }) } });
+        this.emit({ topic: 'job', event: { type: 'done', jobId: id, kind, summary: r.summary, ...(r.dropped === undefined ? {} : { dropped: r.dropped }), ...(r.version === undefined ? {} : { version: r.version }) } });
       })
       .catch((e: unknown) => {
         this.job = null;
@@ -482,6 +483,28 @@ class WorkstationImpl implements Workstation {
         });
       },
       'models.compare': async () => compareVersions(this.need()),
+      'jobs.learn': async () => {
+        const p = this.need();
+        const actor = this.reviewer();
+        return this.startJob('learn', async (handlers, setCancel) => {
+          const m = await learn(p, this.cancellableEngine(setCancel), actor, handlers);
+          await this.colourScaleOf(m.version);
+          const pv = await learnPreview(p, m.version);
+          return {
+            summary: `learning step v${m.version} ready to review: ${pv.dropped.length} flagged parts would drop below the threshold, ${pv.raised.length} would rise over it (not active until accepted)`,
+            version: m.version,
+          };
+        });
+      },
+      'models.learnPreview': async ({ version }) => learnPreview(this.need(), version),
+      'models.accept': async ({ version, reason }) => {
+        if (this.job) throw new KensaError('CONFLICT', 'a job is running: wait for it before changing the active version');
+        acceptVersion(this.need(), version, this.reviewer(), reason);
+        await this.ensureColourScale();
+        this.emitState();
+        return this.state();
+      },
+      'models.propose': async () => propose(this.need()),
       'jobs.cancel': async ({ jobId }) => {
         if (!this.job || this.job.id !== jobId) throw new KensaError('NOT_FOUND', `no running job ${jobId}`);
         this.job.cancel();

@@ -19,7 +19,7 @@ import type { KensaErrorCode } from './errors';
 
 export type ImageRole = 'train' | 'inspect';
 export type VerdictValue = 'good' | 'defect';
-export type JobKind = 'fit' | 'score' | 'refit' | 'compare';
+export type JobKind = 'fit' | 'score' | 'refit' | 'compare' | 'learn';
 
 export interface AppInfo {
   version: string;
@@ -47,6 +47,74 @@ export interface DetectorInfo {
   canRefit: boolean;
 }
 
+/** One reviewed-or-queued part whose flag a learning step would change. */
+export interface LearnChange {
+  imageId: number;
+  path: string;
+  before: number;
+  after: number;
+  /** Its current verdict, when reviewed. */
+  verdict: VerdictValue | null;
+}
+
+/** Leave-one-out miss rate of the zero-miss rule (services/threshold.ts). */
+export interface ExpectedMissInfo {
+  looMisses: number;
+  defects: number;
+  rate: number | null;
+  upper95: number;
+  method: string;
+  reliable: boolean;
+  note: string;
+}
+
+/** What accepting a learning step would change (services/learning.ts). */
+export interface LearnPreview {
+  version: number;
+  parentVersion: number;
+  /** The threshold in force (the parent's, carried over). */
+  threshold: number | null;
+  learnedFrom: { defects: number; goods: number; defectsWithRegions: number; defectTypes: string[]; weight: number; verdicts: number };
+  flagged: { before: number; after: number };
+  /** Flagged by the parent, not by the learning step (fewer second looks), lowest new score first. */
+  dropped: LearnChange[];
+  /** Not flagged by the parent, flagged now. */
+  raised: LearnChange[];
+  /** On the reviewed parts: the parent's scores vs the learning step's OUT-OF-FOLD scores. */
+  reviewed: {
+    before: { pg0: number | null; expectedMiss: ExpectedMissInfo | null; parts: number };
+    after: { pg0: number | null; expectedMiss: ExpectedMissInfo | null; parts: number; outOfFold: true };
+  };
+  active: boolean;
+}
+
+/** A cross-validated proposal among the project's ready versions (services/learning.ts propose). */
+export interface ModelProposal {
+  reviewed: number;
+  defects: number;
+  rows: {
+    version: number;
+    label: string;
+    pg0: number;
+    pg0Interval: [number, number];
+    auroc: number;
+    /** Reviewed defects a threshold set on the other folds would pass, summed over folds. */
+    misses: number;
+    defects: number;
+    missInterval: [number, number];
+    goodPassed: number;
+    goods: number;
+    evaluated: number;
+  }[];
+  best: number | null;
+  reason: string;
+  /** Reviewed parts left out because a version learned from them. */
+  excluded: number;
+  /** Versions that could not take part, and why. */
+  skipped: { version: number; why: string }[];
+  active: number | null;
+}
+
 /** The project's ready model versions compared on its reviewed parts (services/compare.ts). */
 export interface ModelComparison {
   reviewed: number;
@@ -55,7 +123,7 @@ export interface ModelComparison {
   rows: {
     version: number;
     detector: string;
-    kind: 'fit' | 'refit';
+    kind: 'fit' | 'refit' | 'learn';
     active: boolean;
     /** Reviewed parts this version has scored (the rest need `jobs.compare`). */
     reviewedScored: number;
@@ -77,7 +145,7 @@ export interface ModelComparison {
 export interface ModelSummary {
   version: number;
   parentVersion: number | null;
-  kind: 'fit' | 'refit';
+  kind: 'fit' | 'refit' | 'learn';
   status: 'building' | 'ready' | 'failed';
   backboneId: string;
   /** Detector id: patchcore, padim, student-teacher, autoencoder, fusion. */
@@ -285,7 +353,7 @@ export interface JobProgress {
 
 export type JobEvent =
   | { type: 'progress'; progress: JobProgress }
-  | { type: 'done'; jobId: string; kind: JobKind; summary: string; dropped?: number }
+  | { type: 'done'; jobId: string; kind: JobKind; summary: string; dropped?: number; /** learn: the new version awaiting acceptance */ version?: number }
   | { type: 'failed'; jobId: string; kind: JobKind; error: ApiError };
 
 export type KensaEvent = { topic: 'job'; event: JobEvent } | { topic: 'project'; state: ProjectState | null };
@@ -327,6 +395,8 @@ export interface ApiMethods {
   'jobs.fit': { args: { backbone?: string; coresetRatio?: number; detector?: string }; result: { jobId: string } };
   'jobs.score': { args: Record<string, never>; result: { jobId: string } };
   'jobs.refit': { args: Record<string, never>; result: { jobId: string } };
+  /** Trains a head on the reviewed parts on top of the active model: a new version that waits for acceptance. */
+  'jobs.learn': { args: Record<string, never>; result: { jobId: string } };
   /** Scores the reviewed parts with every ready version that has not scored them (for models.compare). */
   'jobs.compare': { args: Record<string, never>; result: { jobId: string } };
   'jobs.cancel': { args: { jobId: string }; result: null };
@@ -353,6 +423,12 @@ export interface ApiMethods {
   'report.export': { args: { format: 'pdf' | 'html' | 'csv' | 'json'; from?: string; to?: string }; result: ReportExport };
 
   'models.rollback': { args: { version: number; reason: string }; result: ProjectState };
+  /** What accepting a learning step would change. */
+  'models.learnPreview': { args: { version: number }; result: LearnPreview };
+  /** Makes a version active because a person accepted it (audited 'activate', with the reason). */
+  'models.accept': { args: { version: number; reason: string }; result: ProjectState };
+  /** The version that maximises PG0 on the reviewed parts by cross-validation, with the evidence. */
+  'models.propose': { args: Record<string, never>; result: ModelProposal };
   /** Every ready version on the project's reviewed parts: AUROC, PG0, misses at its threshold, review load. */
   'models.compare': { args: Record<string, never>; result: ModelComparison };
 
@@ -383,6 +459,7 @@ export const API_METHODS = [
   'jobs.fit',
   'jobs.score',
   'jobs.refit',
+  'jobs.learn',
   'jobs.compare',
   'jobs.cancel',
   'review.queue',
@@ -393,6 +470,9 @@ export const API_METHODS = [
   'threshold.stats',
   'report.export',
   'models.rollback',
+  'models.learnPreview',
+  'models.accept',
+  'models.propose',
   'models.compare',
   'regions.export',
 ] as const satisfies readonly ApiMethod[];

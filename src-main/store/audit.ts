@@ -12,8 +12,10 @@
  * rows they record and verifyAudit cross-checks them:
  * - 'verdict'   payload = the full verdicts row (snake_case columns, as stored)
  * - 'threshold' payload = the full thresholds row
- * - 'fit' / 'refit' payload = the full models row as it became 'ready' (ready rows are frozen)
- * - 'rollback'  payload = { from_version, to_version, reason }
+ * - 'fit' / 'refit' / 'learn' payload = the full models row as it became 'ready' (ready rows are
+ *               frozen); a 'learn' version does not become active by itself
+ * - 'rollback' / 'activate' payload = { from_version, to_version, reason } (activate: a person
+ *               accepted a version that was never active, e.g. a learning step)
  * - 'project'   payload = { action: 'init', project: <row> } | { action: 'settings', patch, settings }
  * - 'import'    payload = { import_batch, added, existing, added_ids } (not cross-checked)
  * Every verdict, threshold and ready model row must equal (through its row digest) the payload
@@ -34,7 +36,7 @@ import { canonicalJson, sha256Hex, type JsonValue } from './json';
 export const GENESIS_HASH = '0'.repeat(64);
 
 /** The kinds Kensa writes; the chain itself accepts any non-empty kind. */
-export type AuditKind = 'verdict' | 'threshold' | 'fit' | 'refit' | 'rollback' | 'import' | 'project';
+export type AuditKind = 'verdict' | 'threshold' | 'fit' | 'refit' | 'learn' | 'rollback' | 'activate' | 'import' | 'project';
 
 export interface AuditEventInput {
   actor: string;
@@ -253,7 +255,8 @@ export function verifyAudit(db: Db): AuditVerification {
       else if (r.kind === 'fit' || r.kind === 'refit') {
         remember(modelEvents, 'model');
         project.activeFrom(rec, (payload as { version?: unknown } | null)?.version);
-      } else if (r.kind === 'rollback') project.activeFrom(rec, (payload as { to_version?: unknown } | null)?.to_version);
+      } else if (r.kind === 'learn') remember(modelEvents, 'model'); // not active until accepted
+      else if (r.kind === 'rollback' || r.kind === 'activate') project.activeFrom(rec, (payload as { to_version?: unknown } | null)?.to_version);
       else if (r.kind === 'project') project.apply(rec);
     }
 

@@ -12,7 +12,7 @@ import { finite, integer, invalid, nowIso, oneOf, personName, sha256, text } fro
 import { writeTx, type Db } from './db';
 import { canonicalJson, parseJson, type JsonValue } from './json';
 
-export type ModelKind = 'fit' | 'refit';
+export type ModelKind = 'fit' | 'refit' | 'learn';
 export type ModelStatus = 'building' | 'ready' | 'failed';
 
 export interface NewModel {
@@ -25,8 +25,10 @@ export interface NewModel {
   backboneSha256: string;
   /** The fit configuration (taps, coreset ratio, image size, ...): a JSON object. */
   config: Record<string, unknown>;
-  /** Refit only: the images (good verdicts on flagged parts) whose patches this refit adds. */
+  /** Refit/learn only: the images (good verdicts on flagged parts; every reviewed part) this version learns from. */
   addedImageIds?: readonly number[];
+  /** Refit/learn only: the verdict rows it learns from (the trace from a score back to the reviews). */
+  verdictIds?: readonly number[];
 }
 
 /** One fact a detector states about a fitted model ("Memory bank: 12,345 patches"). */
@@ -68,6 +70,8 @@ export interface ModelRecord {
   createdAt: string;
   createdBy: string;
   addedImageIds: number[];
+  /** The verdicts a refit or learning step learned from ([] for fits and versions made before migration 3). */
+  verdictIds: number[];
 }
 
 export interface ModelRow {
@@ -89,6 +93,7 @@ export interface ModelRow {
   created_at: string;
   created_by: string;
   added_image_ids: string;
+  verdict_ids: string | null;
 }
 
 export function mapModel(r: ModelRow): ModelRecord {
@@ -115,13 +120,14 @@ export function mapModel(r: ModelRow): ModelRecord {
     createdAt: r.created_at,
     createdBy: r.created_by,
     addedImageIds: parseJson(r.added_image_ids, `models.added_image_ids of version ${r.version}`) as number[],
+    verdictIds: r.verdict_ids === null ? [] : (parseJson(r.verdict_ids, `models.verdict_ids of version ${r.version}`) as number[]),
   };
 }
 
 /** Inserts a new version in status 'building' and returns it (its version number is max + 1). */
 export function beginModel(db: Db, m: NewModel, actor: string): ModelRecord {
   const who = personName(actor, 'actor');
-  const kind = oneOf(m.kind, ['fit', 'refit'] as const, 'kind');
+  const kind = oneOf(m.kind, ['fit', 'refit', 'learn'] as const, 'kind');
   const detector = oneOf(m.detector ?? 'patchcore', ['patchcore', 'padim', 'student-teacher', 'autoencoder', 'fusion'] as const, 'detector');
   const backboneId = text(m.backboneId, 'backboneId', 200);
   const backboneSha256 = sha256(m.backboneSha256, 'backboneSha256');
@@ -131,16 +137,22 @@ export function beginModel(db: Db, m: NewModel, actor: string): ModelRecord {
   const added = [...new Set((m.addedImageIds ?? []).map((id, i) => integer(id, `addedImageIds[${i}]`, 1)))].sort((a, b) => a - b);
   if (kind === 'fit' && parent !== null) throw invalid('a fit starts from scratch: it has no parent version (use a refit)');
   if (kind === 'fit' && added.length > 0) throw invalid('addedImageIds belong to a refit, not a fit');
-  if (kind === 'refit' && parent === null) throw invalid('a refit needs the parent version whose bank it extends');
+  if (kind !== 'fit' && parent === null) throw invalid(`a ${kind} needs the parent version it starts from`);
+  const verdictIds = [...new Set((m.verdictIds ?? []).map((id, i) => integer(id, `verdictIds[${i}]`, 1)))].sort((a, b) => a - b);
+  if (kind === 'fit' && verdictIds.length > 0) throw invalid('verdictIds belong to a refit or learning step, not a fit');
   return writeTx(db, () => {
     if (parent !== null) {
       const p = getModelRow(db, parent);
       if (!p) throw new KensaError('NOT_FOUND', `parent model version ${parent} does not exist`);
       if (p.status !== 'ready') throw new KensaError('CONFLICT', `parent model version ${parent} is ${p.status}, not ready`);
-      if ((p.detector ?? 'patchcore') !== detector) throw invalid(`a refit keeps its parent's detector (${p.detector ?? 'patchcore'})`);
+      if ((p.detector ?? 'patchcore') !== detector) throw invalid(`a ${kind} keeps its parent's detector (${p.detector ?? 'patchcore'})`);
       if (p.backbone_id !== backboneId || p.backbone_sha256 !== backboneSha256) {
         throw invalid(`a refit must use its parent's backbone (${p.backbone_id}, sha256 ${p.backbone_sha256.slice(0, 12)}…)`);
       }
+    }
+    if (verdictIds.length > 0) {
+      const known = db.prepare('SELECT count(*) FROM verdicts WHERE id IN (SELECT value FROM json_each(?))').pluck().get(JSON.stringify(verdictIds)) as number;
+      if (known !== verdictIds.length) throw new KensaError('NOT_FOUND', `${verdictIds.length - known} of the verdicts learned from do not exist`);
     }
     if (added.length > 0) {
       const known = db.prepare('SELECT count(*) FROM images WHERE id IN (SELECT value FROM json_each(?))').pluck().get(JSON.stringify(added)) as number;
@@ -148,11 +160,11 @@ export function beginModel(db: Db, m: NewModel, actor: string): ModelRecord {
     }
     const row = db
       .prepare(
-        `INSERT INTO models (version, parent_version, kind, backbone_id, backbone_sha256, config, status, created_at, created_by, added_image_ids, detector)
-         VALUES ((SELECT coalesce(max(version), 0) + 1 FROM models), ?, ?, ?, ?, ?, 'building', ?, ?, ?, ?)
+        `INSERT INTO models (version, parent_version, kind, backbone_id, backbone_sha256, config, status, created_at, created_by, added_image_ids, detector, verdict_ids)
+         VALUES ((SELECT coalesce(max(version), 0) + 1 FROM models), ?, ?, ?, ?, ?, 'building', ?, ?, ?, ?, ?)
          RETURNING *`,
       )
-      .get(parent, kind, backboneId, backboneSha256, config, nowIso(), who, JSON.stringify(added), detector) as ModelRow;
+      .get(parent, kind, backboneId, backboneSha256, config, nowIso(), who, JSON.stringify(added), detector, kind === 'fit' ? null : JSON.stringify(verdictIds)) as ModelRow;
     return mapModel(row);
   });
 }
@@ -179,7 +191,8 @@ export function completeModel(db: Db, version: number, done: ModelCompletion, ac
       `UPDATE models SET status = 'ready', model_file = ?, model_sha256 = ?, bank_size = ?, facts = ?, fit_seconds = ?, ep = ? WHERE version = ?`,
     ).run(modelFile, modelSha256, bankSize, facts, fitSeconds, ep, version);
     const row = getModelRow(db, version) as ModelRow;
-    db.prepare('UPDATE project SET active_model_version = ? WHERE id = 1').run(version);
+    // A learning step waits for a person to accept it (activateModel); fits and refits take over at once.
+    if (row.kind !== 'learn') db.prepare('UPDATE project SET active_model_version = ? WHERE id = 1').run(version);
     appendAudit(db, { actor: who, kind: row.kind, entity: 'model', entityId: version, payload: row });
     return mapModel(row);
   });
@@ -195,8 +208,12 @@ export function failModel(db: Db, version: number, reason: string): ModelRecord 
   });
 }
 
-/** Makes an earlier (or later) ready version the active one again; audited 'rollback'. */
-export function rollbackModel(db: Db, toVersion: number, actor: string, reason: string): ModelRecord {
+/**
+ * Makes an earlier (or later) ready version the active one again; audited 'rollback', or
+ * 'activate' when a person accepts a version that was never active (a learning step, a choice
+ * from the comparison).
+ */
+export function rollbackModel(db: Db, toVersion: number, actor: string, reason: string, eventKind: 'rollback' | 'activate' = 'rollback'): ModelRecord {
   const who = personName(actor, 'actor');
   const why = text(reason, 'reason');
   return writeTx(db, () => {
@@ -209,7 +226,7 @@ export function rollbackModel(db: Db, toVersion: number, actor: string, reason: 
     db.prepare('UPDATE project SET active_model_version = ? WHERE id = 1').run(toVersion);
     appendAudit(db, {
       actor: who,
-      kind: 'rollback',
+      kind: eventKind,
       entity: 'model',
       entityId: toVersion,
       payload: { from_version: project.active_model_version, to_version: toVersion, reason: why },

@@ -28,7 +28,7 @@ import { Rng } from '../core/random';
 import { KensaError, throwIfCancelled } from '../errors';
 import { f32Section, type LoadedModel, type ModelArrays } from '../model-file';
 import type { GoodStats } from '../model-types';
-import { initMlp, MlpRunner, trainMlp, type MlpSpec } from '../ort/mlp';
+import { initMlp, MlpRunner, trainMlp, type MlpParams, type MlpSpec } from '../ort/mlp';
 import type { ExecutionProvider } from '../ort/session';
 import type { Patches } from '../backbone/feature-extractor';
 import type { Head, HeadOutput, Progress } from '../detectors/types';
@@ -48,6 +48,15 @@ export interface ReviewHeadConfig {
   evidence: number;
   /** At most this many negative rows (seeded sample). */
   maxNegatives: number;
+  /**
+   * Out-of-fold offset m: quantile of held-out reviewed goods' max logits (two folds), so that
+   * g = max(0, l − m) is ~0 on good parts the head did not see. null = m = 0.
+   */
+  offsetQuantile: number | null;
+  /** Upper bound of g (logit units); null = unbounded. */
+  cap: number | null;
+  /** Image evidence = mean of the top-k g of the image (k = 1: the maximum). */
+  topK: number;
 }
 
 export const DEFAULT_REVIEW_HEAD: ReviewHeadConfig = {
@@ -60,6 +69,9 @@ export const DEFAULT_REVIEW_HEAD: ReviewHeadConfig = {
   hottest: 4,
   evidence: 8,
   maxNegatives: 60_000,
+  offsetQuantile: null,
+  cap: null,
+  topK: 1,
 };
 
 /** What the model header says about its review head. */
@@ -79,6 +91,8 @@ export interface ReviewHeadInfo {
   defectTypes: string[];
   finalLoss: number | null;
   seconds: number;
+  /** The offset m of g = max(0, l − m) (absent in older models: 0). */
+  offset?: number;
 }
 
 /** One reviewed part, its patch features and, for a defect, its region mask on the patch grid. */
@@ -93,7 +107,8 @@ export interface ReviewedPart {
   cover: Float32Array | null;
 }
 
-export const reviewSpec = (dim: number, hidden: number): MlpSpec => ({ sizes: [dim, hidden, 1], activation: 'leaky_relu' });
+/** [D → H → 1], or a logistic regression [D → 1] when hidden = 0. */
+export const reviewSpec = (dim: number, hidden: number): MlpSpec => ({ sizes: hidden > 0 ? [dim, hidden, 1] : [dim, 1], activation: 'leaky_relu' });
 
 /** Share of each grid cell covered by a mask [H·W] (nonzero = inside) → [h·w]. */
 export function cellCover(mask: Uint8Array, width: number, height: number, grid: [number, number]): Float32Array {
@@ -157,17 +172,20 @@ export interface TrainReviewHeadOptions {
   onProgress?: (p: Progress) => void;
 }
 
-/** Trains the review head; returns its sections (prefixed `review/`) and header info. */
-export async function trainReviewHead(parts: ReviewedPart[], dim: number, grid: [number, number], opts: TrainReviewHeadOptions): Promise<{ arrays: ModelArrays; info: ReviewHeadInfo }> {
-  const t0 = performance.now();
-  const cfg: ReviewHeadConfig = { ...DEFAULT_REVIEW_HEAD, ...opts.config };
-  const defects = parts.filter((p) => p.label === 1);
-  const goods = parts.filter((p) => p.label === 0);
-  if (defects.length === 0) throw new KensaError('CONFLICT', 'no reviewed defects yet: the review head learns from reviewed defects (and good parts); nothing to learn');
-  if (goods.length === 0) throw new KensaError('CONFLICT', 'no reviewed good parts yet: the review head needs good parts to learn what is not a defect');
+interface FittedHead {
+  params: MlpParams;
+  mean: Float32Array;
+  std: Float32Array;
+  positives: number;
+  negatives: number;
+  finalLoss: number | null;
+}
+
+/** One MLP fitted on the rows of `parts` (see the module doc). */
+async function fitHead(parts: ReviewedPart[], dim: number, grid: [number, number], cfg: ReviewHeadConfig, seed: number, opts: TrainReviewHeadOptions, progress: boolean): Promise<FittedHead> {
   const { pos, neg: allNeg } = trainingRows(parts, grid, cfg);
   if (pos.length === 0) throw new KensaError('CONFLICT', 'the reviewed defects give no defect patches (regions too small?): draw their regions or review more defects');
-  const negPick = sampleRows(allNeg.length, cfg.maxNegatives, opts.seed + 17);
+  const negPick = sampleRows(allNeg.length, cfg.maxNegatives, seed + 17);
   const neg = Array.from(negPick, (i) => allNeg[i]!);
   const rows = [...pos, ...neg];
   const x = new Float32Array(rows.length * dim);
@@ -182,7 +200,7 @@ export async function trainReviewHead(parts: ReviewedPart[], dim: number, grid: 
   w.fill(rows.length / (2 * neg.length), pos.length);
   throwIfCancelled(opts.signal);
   const spec = reviewSpec(dim, cfg.hidden);
-  const rng = new Rng(opts.seed * 1000 + 401);
+  const rng = new Rng(seed * 1000 + 401);
   const params = initMlp(spec, rng);
   const r = await trainMlp(spec, params, { x: xs, t, w, rows: rows.length }, {
     epochs: cfg.epochs,
@@ -193,9 +211,77 @@ export async function trainReviewHead(parts: ReviewedPart[], dim: number, grid: 
     ep: opts.ep,
     loss: 'bce',
     ...(opts.signal ? { signal: opts.signal } : {}),
-    onProgress: (done, total) => opts.onProgress?.({ phase: 'learn', done, total }),
+    ...(progress ? { onProgress: (done: number, total: number) => opts.onProgress?.({ phase: 'learn', done, total }) } : {}),
   });
-  const arrays = paramsToArrays('review/', params, { 'review/mean': mean, 'review/std': std });
+  return { params, mean, std, positives: pos.length, negatives: neg.length, finalLoss: r.losses[r.losses.length - 1] ?? null };
+}
+
+/** Per part, the maximum logit of a fitted head over its patches. */
+async function maxLogits(head: FittedHead, parts: ReviewedPart[], dim: number, cfg: ReviewHeadConfig, ep: ExecutionProvider): Promise<number[]> {
+  const mlp = await MlpRunner.create(reviewSpec(dim, cfg.hidden), head.params, ep);
+  try {
+    const out: number[] = [];
+    for (const p of parts) {
+      const l = await mlp.run(standardise(p.feats, dim, head.mean, head.std), p.feats.length / dim);
+      out.push(l.reduce((a, b) => (b > a ? b : a), -Infinity));
+    }
+    return out;
+  } finally {
+    await mlp.release();
+  }
+}
+
+/** q-quantile (linear interpolation) of a non-empty list. */
+function quantile(values: number[], q: number): number {
+  const s = [...values].sort((a, b) => a - b);
+  const pos = Math.min(1, Math.max(0, q)) * (s.length - 1);
+  const lo = Math.floor(pos);
+  const hi = Math.min(s.length - 1, lo + 1);
+  return s[lo]! + (s[hi]! - s[lo]!) * (pos - lo);
+}
+
+/**
+ * The out-of-fold offset m: the reviewed parts in two seeded folds (stratified by label and
+ * defect type); a head fitted on each fold scores the other fold's good parts; m = the
+ * `offsetQuantile` of those max logits. null when a fold lacks defects or goods.
+ */
+async function outOfFoldOffset(parts: ReviewedPart[], dim: number, grid: [number, number], cfg: ReviewHeadConfig, opts: TrainReviewHeadOptions): Promise<number | null> {
+  const fold = new Uint8Array(parts.length);
+  const groups = new Map<string, number[]>();
+  parts.forEach((p, i) => {
+    const key = p.label === 0 ? 'good' : `defect/${p.defectType ?? ''}`;
+    const g = groups.get(key) ?? [];
+    g.push(i);
+    groups.set(key, g);
+  });
+  const rng = new Rng(opts.seed * 1000 + 409);
+  let turn = 0;
+  for (const key of [...groups.keys()].sort()) {
+    const g = groups.get(key)!;
+    for (const j of rng.permutation(g.length)) fold[g[j]!] = turn++ % 2;
+  }
+  const held: number[] = [];
+  for (const f of [0, 1]) {
+    const train = parts.filter((_, i) => fold[i] !== f);
+    const test = parts.filter((p, i) => fold[i] === f && p.label === 0);
+    if (test.length === 0 || !train.some((p) => p.label === 1) || !train.some((p) => p.label === 0)) return null;
+    const head = await fitHead(train, dim, grid, cfg, opts.seed + 1 + f, opts, false);
+    held.push(...(await maxLogits(head, test, dim, cfg, opts.ep)));
+  }
+  return quantile(held, cfg.offsetQuantile!);
+}
+
+/** Trains the review head; returns its sections (prefixed `review/`) and header info. */
+export async function trainReviewHead(parts: ReviewedPart[], dim: number, grid: [number, number], opts: TrainReviewHeadOptions): Promise<{ arrays: ModelArrays; info: ReviewHeadInfo }> {
+  const t0 = performance.now();
+  const cfg: ReviewHeadConfig = { ...DEFAULT_REVIEW_HEAD, ...opts.config };
+  const defects = parts.filter((p) => p.label === 1);
+  const goods = parts.filter((p) => p.label === 0);
+  if (defects.length === 0) throw new KensaError('CONFLICT', 'no reviewed defects yet: the review head learns from reviewed defects (and good parts); nothing to learn');
+  if (goods.length === 0) throw new KensaError('CONFLICT', 'no reviewed good parts yet: the review head needs good parts to learn what is not a defect');
+  const offset = cfg.offsetQuantile !== null ? await outOfFoldOffset(parts, dim, grid, cfg, opts) : null;
+  const head = await fitHead(parts, dim, grid, cfg, opts.seed, opts, true);
+  const arrays = paramsToArrays('review/', head.params, { 'review/mean': head.mean, 'review/std': head.std });
   const s = opts.stats;
   return {
     arrays,
@@ -206,12 +292,13 @@ export async function trainReviewHead(parts: ReviewedPart[], dim: number, grid: 
       pixelScale: s.pixel.p999 - s.pixel.p50 > 0 ? s.pixel.p999 - s.pixel.p50 : 1,
       defects: defects.length,
       goods: goods.length,
-      positives: pos.length,
-      negatives: neg.length,
+      positives: head.positives,
+      negatives: head.negatives,
       defectsWithRegions: defects.filter((p) => p.cover !== null).length,
       defectTypes: [...new Set(defects.map((p) => p.defectType ?? 'defect'))].sort(),
-      finalLoss: r.losses[r.losses.length - 1] ?? null,
+      finalLoss: head.finalLoss,
       seconds: (performance.now() - t0) / 1000,
+      offset: Math.max(0, offset ?? 0),
     },
   };
 }
@@ -249,15 +336,23 @@ export class ReviewedHead implements Head {
     const base = await this.base.score(p, rgb, i);
     const l = await this.logits(p, i);
     const { weight, pixelScale, imageScale } = this.info;
+    const m = this.info.offset ?? 0;
+    const cap = this.info.config.cap ?? Infinity;
+    const k = Math.max(1, Math.min(l.length, this.info.config.topK ?? 1));
     const patch = new Float32Array(base.patch.length);
-    let gmax = 0;
-    for (let k = 0; k < patch.length; k++) {
-      const g = l[k]! > 0 ? l[k]! : 0;
-      if (g > gmax) gmax = g;
-      patch[k] = base.patch[k]! + weight * pixelScale * g;
+    const g = new Float32Array(l.length);
+    for (let j = 0; j < patch.length; j++) {
+      g[j] = Math.min(cap, Math.max(0, l[j]! - m));
+      patch[j] = base.patch[j]! + weight * pixelScale * g[j]!;
+    }
+    let evidence: number;
+    if (k === 1) evidence = g.reduce((a, b) => (b > a ? b : a), 0);
+    else {
+      const top = g.slice().sort().subarray(g.length - k);
+      evidence = top.reduce((a, b) => a + b, 0) / k;
     }
     const out: HeadOutput = { patch };
-    if (base.imageScore !== undefined) out.imageScore = base.imageScore + weight * imageScale * gmax;
+    if (base.imageScore !== undefined) out.imageScore = base.imageScore + weight * imageScale * evidence;
     return out;
   }
 

@@ -12,12 +12,14 @@ import { MODEL_FORMAT_VERSION } from '../model-file';
 import type { ModelHeaderDraft } from '../model-types';
 import type { ResizeMode } from '../imaging/load';
 import { chooseExecutionProvider, type EpRequest } from '../ort/session';
-import { backboneFor, extractAll, imagePatches } from '../detectors/pipeline';
+import { backboneFor, extractAll, finishScore, imagePatches, MapRunner } from '../detectors/pipeline';
 import type { AnyDetector, FileError, RunOptions } from '../detectors/types';
 import { KENSA_VERSION } from '../../shared/version';
-import { cellCover, trainReviewHead, type ReviewedPart, type ReviewHeadConfig } from './head';
+import { cellCover, ReviewedHead, trainReviewHead, type ReviewedPart, type ReviewHeadConfig } from './head';
 
 export interface ReviewedFile {
+  /** The part's id (image id in a project); out-of-fold scores are keyed by it. */
+  id: number;
   file: string;
   label: 0 | 1;
   defectType: string | null;
@@ -59,12 +61,20 @@ export interface LearnOptions extends RunOptions {
   backbone?: string;
   ep?: EpRequest;
   config?: Partial<ReviewHeadConfig>;
+  /**
+   * Cross-fitting: held-out id sets. For each, a head is trained on the other reviewed parts
+   * and scores the held-out ones, so every reviewed part gets an image score from a head that
+   * never saw it (the honest evidence for the expected miss rate and the choice of model).
+   */
+  folds?: number[][];
 }
 
 export interface LearnResult {
   header: ModelHeaderDraft;
   arrays: ModelArrays;
   skipped: FileError[];
+  /** Out-of-fold image scores of the reviewed parts (with `folds`), by id. */
+  outOfFold: { id: number; score: number }[];
 }
 
 export async function learnFromReview(detector: AnyDetector, parent: LoadedModel, reviewed: ReviewedFile[], opts: LearnOptions): Promise<LearnResult> {
@@ -104,14 +114,43 @@ export async function learnFromReview(detector: AnyDetector, parent: LoadedModel
   } finally {
     await base.release();
   }
-  const trained = await trainReviewHead(parts, h.features.dim, h.features.grid, {
-    ep,
-    seed: h.config.seed,
-    stats: h.stats,
-    ...(opts.config ? { config: opts.config } : {}),
-    ...(opts.signal ? { signal: opts.signal } : {}),
-    ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
-  });
+  const train = (subset: ReviewedPart[], phase: string) =>
+    trainReviewHead(subset, h.features.dim, h.features.grid, {
+      ep,
+      seed: h.config.seed,
+      stats: h.stats,
+      ...(opts.config ? { config: opts.config } : {}),
+      ...(opts.signal ? { signal: opts.signal } : {}),
+      onProgress: (p) => opts.onProgress?.({ ...p, phase }),
+    });
+  // Out-of-fold scores: a head per fold, trained without it, scoring it through the full
+  // detector + head path (the shared map step included).
+  const outOfFold: { id: number; score: number }[] = [];
+  const ids = ex.used.map((d) => byFile.get(d.file)!.id);
+  const folds = opts.folds ?? [];
+  for (const [k, fold] of folds.entries()) {
+    const held = new Set(fold);
+    const trainIdx = parts.map((_, i) => i).filter((i) => !held.has(ids[i]!));
+    const heldIdx = parts.map((_, i) => i).filter((i) => held.has(ids[i]!));
+    if (heldIdx.length === 0) continue;
+    const sub = trainIdx.map((i) => parts[i]!);
+    if (!sub.some((p) => p.label === 1) || !sub.some((p) => p.label === 0)) {
+      throw new KensaError('CONFLICT', `fold ${k + 1} leaves no reviewed defect or no good part to learn from: review more parts`);
+    }
+    const fit = await train(sub, `learn fold ${k + 1}/${folds.length}`);
+    const foldModel: LoadedModel = { header: { ...h, review: fit.info }, arrays: { ...baseArrays, ...fit.arrays }, file: `${parent.file}#fold${k + 1}` };
+    const mapStep = await MapRunner.create(h.config, h.features.grid, ep);
+    const head = await ReviewedHead.create(await detector.openHead(foldModel, { ep, mapStep }), foldModel, fit.info, ep);
+    try {
+      for (const i of heldIdx) {
+        const { p, rgb } = imagePatches(ex.set, i);
+        outOfFold.push({ id: ids[i]!, score: (await finishScore(head, p, rgb, 0, mapStep)).score });
+      }
+    } finally {
+      await Promise.all([head.release(), mapStep.release()]);
+    }
+  }
+  const trained = await train(parts, 'learn');
   const { sections: _s, ...rest } = h;
   const header: ModelHeaderDraft = {
     ...rest,
@@ -123,5 +162,5 @@ export async function learnFromReview(detector: AnyDetector, parent: LoadedModel
     fit: { ...h.fit, ep },
     review: { ...trained.info, seconds: (performance.now() - t0) / 1000 },
   };
-  return { header, arrays: { ...baseArrays, ...trained.arrays }, skipped: ex.skipped };
+  return { header, arrays: { ...baseArrays, ...trained.arrays }, skipped: ex.skipped, outOfFold };
 }

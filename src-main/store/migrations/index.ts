@@ -15,6 +15,7 @@ import type Database from 'better-sqlite3';
 import { KensaError } from '../../shared/errors';
 import { migration0001 } from './0001-initial';
 import { migration0002 } from './0002-detectors';
+import { migration0003 } from './0003-learning';
 
 export interface Migration {
   readonly version: number;
@@ -22,7 +23,7 @@ export interface Migration {
   up(db: Database.Database): void;
 }
 
-export const MIGRATIONS: readonly Migration[] = [migration0001, migration0002];
+export const MIGRATIONS: readonly Migration[] = [migration0001, migration0002, migration0003];
 
 /** The schema version this code writes and understands. */
 export const LATEST_VERSION: number = MIGRATIONS.length === 0 ? 0 : MIGRATIONS[MIGRATIONS.length - 1].version;
