@@ -288,7 +288,8 @@ export async function trainReviewHead(parts: ReviewedPart[], dim: number, grid: 
     info: {
       config: cfg,
       weight: defects.length / (defects.length + cfg.evidence),
-      imageScale: s.imageScore.std > 0 ? s.imageScore.std : 1,
+      // With fewer than two calibration parts the image-score spread is unknown: the pixel spread stands in.
+      imageScale: s.imageScore.std > 0 ? s.imageScore.std : s.pixel.p999 - s.pixel.p50 > 0 ? s.pixel.p999 - s.pixel.p50 : 1,
       pixelScale: s.pixel.p999 - s.pixel.p50 > 0 ? s.pixel.p999 - s.pixel.p50 : 1,
       defects: defects.length,
       goods: goods.length,
