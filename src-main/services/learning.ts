@@ -113,6 +113,17 @@ function expected(parts: ReviewedPart[], scores: Map<number, number>): { miss: E
   return { miss: d.length > 0 ? expectedMissLoo(d, g, { kind: 'absolute', value: 0 }) : null, pg0: zm?.pg0 ?? null, n: have.length };
 }
 
+/**
+ * Scores of a version for threshold tuning that do not flatter it: for a learning step, the
+ * parts it learned from get their out-of-fold scores (a head that never saw them); every other
+ * version's stored scores are returned as they are. Null = nothing to replace.
+ */
+export async function honestScores(svc: ProjectService, version: number): Promise<Map<number, number> | null> {
+  const m = getModel(svc.db, version);
+  if (!m || m.kind !== 'learn') return null;
+  return readOof(svc, version);
+}
+
 /** What accepting a learning step would change (at the threshold in force). */
 export async function learnPreview(svc: ProjectService, version: number): Promise<LearnPreview> {
   const m = getModel(svc.db, version);
