@@ -10,6 +10,10 @@
  *   - floor: (backbone MACs + NN MACs) · 2 / GEMM rate — the time the arithmetic alone needs
  *   - peak RSS of the process
  *
+ *   - one row per detector (bench/detector-run.ts, each in its own process so peak RSS is its
+ *     own): fit seconds for 200 good parts, ms/part, peak RSS, and the floor (backbone + the
+ *     detector's own MACs at the GEMM rate)
+ *
  * The last line is one JSON object (scoreMsPerImage, fitSeconds200, peakRssMb,
  * floorMsPerImage, …). Data: $KENSA_SHARED/data/mvtec/bottle (default ../shared).
  */
@@ -185,6 +189,20 @@ async function main(): Promise<void> {
     `targets: score ≤ 60 ms/image → ${scoreMs <= 60 ? 'met' : 'MISSED'}; fit 200 ≤ 30 s → ${r200.seconds <= 30 ? 'met' : 'MISSED'}; refit 50 ≤ 5 s → ${refitSeconds <= 5 ? 'met' : 'MISSED'}`,
   );
 
+  // One row per detector, each in its own process.
+  const { execFileSync } = await import('node:child_process');
+  const { DETECTOR_IDS } = await import('../src-main/engine/model-types');
+  const detectors: { detector: string; fitSeconds: number; msPerPart: number; peakRssMb: number; floorMsPerImage: number }[] = [];
+  console.log('\ndetector          fit 200 s   ms/part   floor ms   peak RSS MB');
+  for (const id of DETECTOR_IDS) {
+    const out = execFileSync(process.execPath, ['bin/run-ts.mjs', 'bench/detector-run.ts', id, String(gflops)], { encoding: 'utf8', env: process.env, maxBuffer: 1 << 24 });
+    const row = JSON.parse(out.trim().split('\n').pop()!) as (typeof detectors)[number];
+    detectors.push(row);
+    console.log(`${id.padEnd(17)} ${fmt(row.fitSeconds).padStart(9)} ${fmt(row.msPerPart).padStart(9)} ${fmt(row.floorMsPerImage).padStart(10)} ${String(row.peakRssMb).padStart(13)}`);
+  }
+  const trained = detectors.filter((d) => d.detector === 'student-teacher' || d.detector === 'autoencoder');
+  console.log(`targets: trained detectors fit 200 parts ≤ 120 s → ${trained.every((d) => d.fitSeconds <= 120) ? 'met' : 'MISSED'}; default detector ≤ 50 ms/part → ${(detectors.find((d) => d.detector === 'patchcore')?.msPerPart ?? Infinity) <= 50 ? 'met' : 'MISSED'}`);
+
   const summary = {
     scoreMsPerImage: Number(fmt(scoreMs, 2)),
     scoreSplitMs: { decode: Number(fmt(median(per.decode), 2)), backbone: Number(fmt(median(per.backbone), 2)), head: Number(fmt(median(per.head), 2)), map: Number(fmt(median(per.map), 2)) },
@@ -200,6 +218,7 @@ async function main(): Promise<void> {
     gemmGflops: Number(fmt(gflops, 1)),
     backboneMacs,
     nnMacs,
+    detectors,
   };
   console.log(JSON.stringify(summary));
 }
