@@ -813,7 +813,7 @@ export function reportHtml(model: ReportModel): string {
   } else out.push(`<p>No threshold in force.</p>`);
   if (x && x.zeroMiss.status === 'ok') {
     const z = x.zeroMiss;
-    out.push(`<p class="small" style="margin-top:2mm">Zero-miss threshold on these parts: <b>${esc(num(z.threshold))}</b> (weakest defect ${esc(num(z.raw))} − margin ${esc(num(z.margin))}), PG0 there ${esc(pct(z.pg0))}.${z.fewDefects ? ` <span class="badge warn">ONLY ${z.defects} DEFECT${z.defects === 1 ? '' : 'S'} REVIEWED (fewer than ${z.minDefects})</span>` : ''}</p>`);
+    out.push(`<p class="small" style="margin-top:2mm">Zero-miss threshold on these parts: <b>${esc(num(z.threshold))}</b> (weakest defect ${esc(num(z.raw))} − ${z.marginUsed === 'gap' ? `half the empty gap below it ${esc(num(z.marginToWeakest))}, wider than the margin ${esc(num(z.margin))}: no reviewed good part changes side` : `margin ${esc(num(z.margin))}`}), PG0 there ${esc(pct(z.pg0))}.${z.fewDefects ? ` <span class="badge warn">ONLY ${z.defects} DEFECT${z.defects === 1 ? '' : 'S'} REVIEWED (fewer than ${z.minDefects})</span>` : ''}</p>`);
   } else if (x) {
     out.push(`<p class="small" style="margin-top:2mm"><span class="badge warn">NO DEFECTS REVIEWED YET</span> No zero-miss threshold can be derived.</p>`);
   }

@@ -17,9 +17,20 @@
  * the good-score spread p95(good) − p5(good). PG0 = share of reviewed good parts passed
  * (score < threshold) at that threshold.
  *
+ * Free margin (option `freeMargin`, default on): g* = the highest reviewed good score strictly
+ * BELOW raw (none → no free margin); gapHalf = (raw − g*) / 2, half the empty gap between the
+ * good parts and the weakest defect. The threshold proposed is then raw − max(m, gapHalf): when
+ * gapHalf > m the margin is widened to the middle of the gap ('gap'), otherwise m is kept
+ * ('margin'). The widening costs nothing on the reviewed parts: when it happens, every good
+ * score is either ≤ g* < raw − gapHalf < raw − m (passed with or without it) or ≥ raw (flagged
+ * either way; a tie with the threshold is flagged), so PG0 is the same as with m alone and as at
+ * raw — while new defects a little weaker than the weakest reviewed one are still flagged.
+ * (Should raw − gapHalf round to g* or below — a gap of an ulp or two — the gap is not used.)
+ *
  * Expected miss rate on new parts (`expectedMissLoo`, leave-one-out): each reviewed defect i in
  * turn is held out, the zero-miss threshold is recomputed from the OTHER reviewed defects with
- * the same margin rule (raw_i = lowest score among the others, threshold_i = raw_i − margin),
+ * the same margin rule (raw_i = lowest score among the others, g*_i = highest good below raw_i,
+ * threshold_i = raw_i − max(m, (raw_i − g*_i) / 2) with the free margin, raw_i − m without),
  * and defect i counts as missed when it would be passed there (score_i < threshold_i).
  * LOO miss rate = misses / n. Its upper bound is the one-sided 95 % Clopper–Pearson (exact
  * binomial) limit of engine/core/holdout (0 misses → 1 − 0.05^(1/n) ≈ 3/n, the rule of three).
@@ -96,10 +107,14 @@ export type ZeroMissResult =
       status: 'ok';
       /** The lowest reviewed defect score: the largest threshold that still flags every reviewed defect. */
       raw: number;
-      /** raw − margin: the threshold proposed. */
+      /** raw − max(margin, freeMargin): the threshold proposed. */
       threshold: number;
-      /** The margin subtracted, in score units (marginToWeakest restated for the margin kind). */
+      /** The configured margin in score units (absolute value, or value × spread); what is subtracted is marginToWeakest. */
       margin: number;
+      /** Half the empty gap between the highest good part below raw and raw; 0 with no good part below raw or with the free margin off. */
+      freeMargin: number;
+      /** Which one was subtracted: the configured margin, or half the gap (only when freeMargin > margin). */
+      marginUsed: 'margin' | 'gap';
       /** p95(good) − p5(good) used by a 'spread' margin; null for 'absolute' or with no good parts (margin 0 then). */
       spread: number | null;
       /** Share of good parts passed (score < threshold) at `threshold`; null when no good parts are reviewed. */
@@ -108,7 +123,7 @@ export type ZeroMissResult =
       pg0Raw: number | null;
       /** Index into `defectScores` of the weakest (lowest-scoring) defect; the first one on ties. */
       weakestDefect: number;
-      /** Score distance from the proposed threshold up to the weakest defect (= raw − threshold ≥ 0). */
+      /** Score distance from the proposed threshold up to the weakest defect (= raw − threshold = max(margin, freeMargin) ≥ 0). */
       marginToWeakest: number;
       defects: number;
       goods: number;
@@ -143,6 +158,12 @@ export interface ExpectedMiss {
 export interface ZeroMissOptions {
   /** Reviewed defects needed before the proposal is trusted (default 3; the project setting minDefectsForZeroMiss). */
   minDefects?: number;
+  /**
+   * Widen the margin to half the empty gap between the highest good part below the weakest
+   * defect and that defect when this is larger than the margin (default true; see the module
+   * comment). Also applies to the leave-one-out folds.
+   */
+  freeMargin?: boolean;
 }
 
 export interface TuningOptions extends ZeroMissOptions {
@@ -284,8 +305,10 @@ export function zeroMissThreshold(
   let weakestDefect = 0;
   for (let i = 1; i < nD; i++) if (defectScores[i]! < defectScores[weakestDefect]!) weakestDefect = i;
 
-  const { margin: m, spread } = marginInScoreUnits(goodScores, margin);
-  const threshold = raw - m;
+  const free = opts.freeMargin ?? true;
+  const sortedGoods = Float64Array.from(goodScores).sort();
+  const { margin: m, spread } = marginInScoreUnits(sortedGoods, margin);
+  const { threshold, freeMargin, marginUsed } = marginRule(raw, m, sortedGoods, free);
   let passed = 0;
   for (let i = 0; i < nG; i++) if (goodScores[i]! < threshold) passed++;
   return {
@@ -293,6 +316,8 @@ export function zeroMissThreshold(
     raw,
     threshold,
     margin: m,
+    freeMargin,
+    marginUsed,
     spread,
     pg0: ratio(passed, nG),
     pg0Raw: nG === 0 ? null : zm.pg0,
@@ -302,19 +327,46 @@ export function zeroMissThreshold(
     goods: nG,
     fewDefects: nD < minDefects,
     minDefects,
-    expectedMiss: leaveOneOut(defectScores, m),
+    expectedMiss: leaveOneOut(defectScores, m, sortedGoods, free),
   };
 }
 
 /**
+ * The threshold of the zero-miss rule for one raw value: raw − m, or raw − gapHalf when the
+ * free margin is on and half the gap below raw (to the highest good score strictly below it)
+ * is larger than m. `sortedGoods` ascending. O(log g).
+ */
+function marginRule(raw: number, m: number, sortedGoods: ArrayLike<number>, free: boolean): { threshold: number; freeMargin: number; marginUsed: 'margin' | 'gap' } {
+  if (free) {
+    // first index with a score >= raw: the good below it, if any, is g*
+    let lo = 0;
+    let hi = sortedGoods.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (sortedGoods[mid]! < raw) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo > 0) {
+      const gStar = sortedGoods[lo - 1]!;
+      const gapHalf = (raw - gStar) / 2;
+      const atGap = raw - gapHalf;
+      // atGap > gStar keeps g* passed; it can only fail when the gap is an ulp or two wide
+      if (atGap > gStar) {
+        return gapHalf > m ? { threshold: atGap, freeMargin: gapHalf, marginUsed: 'gap' } : { threshold: raw - m, freeMargin: gapHalf, marginUsed: 'margin' };
+      }
+    }
+  }
+  return { threshold: raw - m, freeMargin: 0, marginUsed: 'margin' };
+}
+
+/**
  * The margin of the zero-miss rule in score units, and the good-score spread it scales
- * ('spread' kind with good parts; null otherwise). It depends on the good scores only, never
+ * ('spread' kind with good parts; null otherwise); `sorted` = the good scores, ascending. It depends on the good scores only, never
  * on the defects, so a leave-one-out fold (same goods, one defect fewer) gets the same margin.
  */
-function marginInScoreUnits(goodScores: ArrayLike<number>, margin: Margin): { margin: number; spread: number | null } {
+function marginInScoreUnits(sorted: ArrayLike<number>, margin: Margin): { margin: number; spread: number | null } {
   if (margin.kind === 'absolute') return { margin: margin.value, spread: null };
-  if (goodScores.length === 0) return { margin: 0, spread: null }; // no good parts: no spread to scale by (goods = 0 tells the caller)
-  const sorted = Float64Array.from(goodScores).sort();
+  if (sorted.length === 0) return { margin: 0, spread: null }; // no good parts: no spread to scale by (goods = 0 tells the caller)
   const spread = quantileSorted(sorted, 0.95) - quantileSorted(sorted, 0.05);
   return { margin: margin.value * spread, spread };
 }
@@ -323,21 +375,29 @@ const EXPECTED_MISS_METHOD = 'leave-one-out over the reviewed defects; one-sided
 
 /**
  * Leave-one-out miss rate of the zero-miss rule (see the module comment): fold i's threshold is
- * what zeroMissThreshold(defects without i, goods, margin) proposes — the lowest OTHER defect
- * score minus the margin of marginInScoreUnits (the same for every fold) — and defect i is
- * missed when its score is below it. O(n + g log g): the lowest other score is the overall
- * lowest, except for the one weakest defect, whose fold uses the second lowest (equal to the
- * lowest on ties, so a tied defect is never missed).
+ * what zeroMissThreshold(defects without i, goods, margin, opts) proposes — the lowest OTHER
+ * defect score raw_i minus the margin of marginInScoreUnits (the same for every fold), or
+ * minus half the gap from the highest good below raw_i when the free margin is on and that is
+ * larger — and defect i is missed when its score is below it. O(n + g log g): the lowest other
+ * score is the overall lowest, except for the one weakest defect, whose fold uses the second
+ * lowest (equal to the lowest on ties, so a tied defect is never missed); so there are only two
+ * distinct raw_i, each with one binary search in the goods sorted once.
  */
-export function expectedMissLoo(defectScores: ArrayLike<number>, goodScores: ArrayLike<number>, margin: Margin): ExpectedMiss {
+export function expectedMissLoo(
+  defectScores: ArrayLike<number>,
+  goodScores: ArrayLike<number>,
+  margin: Margin,
+  opts: Pick<ZeroMissOptions, 'freeMargin'> = {},
+): ExpectedMiss {
   checkScores(defectScores, 'defectScores');
   checkScores(goodScores, 'goodScores');
   checkMargin(margin);
-  return leaveOneOut(defectScores, marginInScoreUnits(goodScores, margin).margin);
+  const sortedGoods = Float64Array.from(goodScores).sort();
+  return leaveOneOut(defectScores, marginInScoreUnits(sortedGoods, margin).margin, sortedGoods, opts.freeMargin ?? true);
 }
 
-/** expectedMissLoo on checked input, with the margin already in score units. */
-function leaveOneOut(defectScores: ArrayLike<number>, m: number): ExpectedMiss {
+/** expectedMissLoo on checked input, with the margin already in score units and the goods sorted ascending. */
+function leaveOneOut(defectScores: ArrayLike<number>, m: number, sortedGoods: ArrayLike<number>, free: boolean): ExpectedMiss {
   const n = defectScores.length;
   const min = EXPECTED_MISS_MIN_DEFECTS;
   if (n < 2) {
@@ -358,10 +418,12 @@ function leaveOneOut(defectScores: ArrayLike<number>, m: number): ExpectedMiss {
   for (let i = 1; i < n; i++) if (defectScores[i]! < defectScores[weakest]!) weakest = i;
   let secondLowest = Infinity;
   for (let i = 0; i < n; i++) if (i !== weakest && defectScores[i]! < secondLowest) secondLowest = defectScores[i]!;
+  // the two fold thresholds: every fold but the weakest's has raw_i = the lowest score
+  const atLowest = marginRule(defectScores[weakest]!, m, sortedGoods, free).threshold;
+  const atSecond = marginRule(secondLowest, m, sortedGoods, free).threshold;
   let looMisses = 0;
   for (let i = 0; i < n; i++) {
-    const raw = i === weakest ? secondLowest : defectScores[weakest]!;
-    if (defectScores[i]! < raw - m) looMisses++;
+    if (defectScores[i]! < (i === weakest ? atSecond : atLowest)) looMisses++;
   }
   const reliable = n >= min;
   return {

@@ -674,6 +674,8 @@ class WorkstationImpl implements Workstation {
               raw: zm.raw,
               threshold: zm.threshold,
               margin: zm.margin,
+              freeMargin: zm.freeMargin,
+              marginUsed: zm.marginUsed,
               spread: zm.spread,
               pg0: zm.pg0,
               pg0Raw: zm.pg0Raw,

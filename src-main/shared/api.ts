@@ -220,11 +220,20 @@ export interface TuningData {
         status: 'ok';
         raw: number;
         threshold: number;
+        /** The configured margin in score units. */
         margin: number;
+        /**
+         * Half the empty gap between the highest reviewed good part below `raw` and `raw`
+         * (0 when no good part scores below it). When larger than `margin` it is what is
+         * subtracted (`marginUsed` 'gap'): no reviewed good part changes side.
+         */
+        freeMargin: number;
+        marginUsed: 'margin' | 'gap';
         spread: number | null;
         pg0: number | null;
         pg0Raw: number | null;
         weakestDefectScore: number;
+        /** raw − threshold = max(margin, freeMargin). */
         marginToWeakest: number;
         defects: number;
         goods: number;

@@ -165,9 +165,16 @@ test('tuning: zero-miss with a margin, review band, apply with a reason, PDF aud
   expect(expected.zeroMiss.status).toBe('ok');
   if (expected.zeroMiss.status !== 'ok') return;
   const proposal = expected.zeroMiss.threshold;
-  expect(proposal).toBeCloseTo(defects[0]!.score! - 0.05, 10);
+  // raw − max(0.05, half the empty gap down to the highest reviewed good part below raw)
+  const raw = defects[0]!.score!;
+  const below = goods.slice(0, 6).map((g) => g.score!).filter((s) => s < raw);
+  const used = Math.max(0.05, below.length > 0 ? (raw - Math.max(...below)) / 2 : 0);
+  expect(proposal).toBeCloseTo(raw - used, 10);
+  expect(expected.zeroMiss).toMatchObject({ margin: 0.05, marginUsed: used > 0.05 ? 'gap' : 'margin' });
   await expect(page.getByTestId('zero-miss-threshold')).toHaveText(fmt4(proposal));
-  await expect(page.getByTestId('zero-miss-to-weakest')).toHaveText('0.0500');
+  await expect(page.getByTestId('zero-miss-to-weakest')).toHaveText(fmt4(used));
+  await expect(page.getByTestId('zero-miss-gap')).toHaveCount(used > 0.05 ? 1 : 0);
+  if (used > 0.05) await expect(page.getByTestId('zero-miss-gap')).toHaveText('Margin widened to half the empty gap below the weakest defect: no reviewed good part changes side.');
   await page.getByTestId('use-zero-miss').click();
   await expect(page.getByTestId('tuning-candidate')).toHaveValue(fmt4(proposal));
   await expect(page.getByTestId('tuning-source')).toHaveText('zero-miss proposal');

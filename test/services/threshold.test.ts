@@ -47,14 +47,26 @@ describe('zeroMissThreshold', () => {
     expect(z.marginToWeakest).toBeCloseTo(0.1, 12);
     expect(z.pg0).toBeCloseTo(3 / 5, 12);
     expect(z.pg0Raw).toBeCloseTo(3 / 5, 12);
+    // free margin: g* = highest good below 0.5 = 0.3 → gapHalf (0.5 − 0.3)/2 = 0.1, not larger than the margin → the margin is kept
+    expect(z.freeMargin).toBeCloseTo(0.1, 12);
+    expect(z.marginUsed).toBe('margin');
   });
 
-  it('margin 0: the threshold is the weakest defect itself and still flags it', () => {
-    const z = zeroMissThreshold(D, G, { kind: 'absolute', value: 0 });
+  it('margin 0: the threshold is the weakest defect itself and still flags it (free margin off)', () => {
+    const z = zeroMissThreshold(D, G, { kind: 'absolute', value: 0 }, { freeMargin: false });
     if (z.status !== 'ok') throw new Error('expected ok');
     expect(z.threshold).toBe(0.5);
     expect(z.marginToWeakest).toBe(0);
+    expect(z).toMatchObject({ margin: 0, freeMargin: 0, marginUsed: 'margin' });
     expect(D.every((d) => d >= z.threshold)).toBe(true);
+    // by default the empty gap 0.3 → 0.5 is used: 0.5 − 0.1 = 0.4; PG0 the same (3/5)
+    const free = zeroMissThreshold(D, G, { kind: 'absolute', value: 0 });
+    if (free.status !== 'ok') throw new Error('expected ok');
+    expect(free).toMatchObject({ margin: 0, marginUsed: 'gap' });
+    expect(free.freeMargin).toBeCloseTo(0.1, 12);
+    expect(free.threshold).toBeCloseTo(0.4, 12);
+    expect(free.marginToWeakest).toBeCloseTo(0.1, 12);
+    expect(free.pg0).toBe(z.pg0);
   });
 
   it('spread margin = value · (p95(good) − p5(good))', () => {
@@ -63,16 +75,18 @@ describe('zeroMissThreshold', () => {
     // goods < 7.5: 0..7 → 8 of 21. At raw 12: goods < 12: 0..11 → 12 of 21.
     const goods = Array.from({ length: 21 }, (_, i) => i);
     const z = zeroMissThreshold([30, 12], goods, { kind: 'spread', value: 0.25 });
-    expect(z).toMatchObject({ status: 'ok', raw: 12, spread: 18, margin: 4.5, threshold: 7.5, marginToWeakest: 4.5, weakestDefect: 1, fewDefects: true });
+    // free margin: g* = 11 → gapHalf 0.5 < 4.5 → the margin is kept
+    expect(z).toMatchObject({ status: 'ok', raw: 12, spread: 18, margin: 4.5, freeMargin: 0.5, marginUsed: 'margin', threshold: 7.5, marginToWeakest: 4.5, weakestDefect: 1, fewDefects: true });
     if (z.status !== 'ok') throw new Error('unreachable');
     expect(z.pg0).toBeCloseTo(8 / 21, 12);
     expect(z.pg0Raw).toBeCloseTo(12 / 21, 12);
   });
 
   it('spread margin on the small set: spread 0.58 − 0.12 = 0.46, value 0.5 → margin 0.23', () => {
-    // threshold 0.5 − 0.23 = 0.27; goods < 0.27: 0.1, 0.2 → 2/5
+    // threshold 0.5 − 0.23 = 0.27; goods < 0.27: 0.1, 0.2 → 2/5 (gapHalf 0.1 < 0.23: the margin is kept)
     const z = zeroMissThreshold(D, G, { kind: 'spread', value: 0.5 });
     if (z.status !== 'ok') throw new Error('expected ok');
+    expect(z.marginUsed).toBe('margin');
     expect(z.spread).toBeCloseTo(0.46, 12);
     expect(z.margin).toBeCloseTo(0.23, 12);
     expect(z.threshold).toBeCloseTo(0.27, 12);
@@ -81,20 +95,26 @@ describe('zeroMissThreshold', () => {
 
   it('ties: a good part tied with the weakest defect is flagged at margin 0', () => {
     // defects 2, 2; goods 2, 1 → raw 2; goods < 2: only 1 → pg0 = 1/2. Weakest: first on ties (index 0).
-    const z = zeroMissThreshold([2, 2], [2, 1], { kind: 'absolute', value: 0 });
+    const z = zeroMissThreshold([2, 2], [2, 1], { kind: 'absolute', value: 0 }, { freeMargin: false });
     expect(z).toMatchObject({ status: 'ok', raw: 2, threshold: 2, pg0: 0.5, pg0Raw: 0.5, weakestDefect: 0 });
+    // free margin: the tied good is not BELOW raw, so g* = 1 → gapHalf 0.5 → threshold 1.5; the tied good stays flagged
+    expect(zeroMissThreshold([2, 2], [2, 1], { kind: 'absolute', value: 0 })).toMatchObject({ status: 'ok', raw: 2, threshold: 1.5, freeMargin: 0.5, marginUsed: 'gap', pg0: 0.5, pg0Raw: 0.5 });
   });
 
   it('all scores equal: every good part is flagged, spread is 0', () => {
     // defects 1, 1; goods 1, 1, 1 → raw 1; goods < 1: none → pg0 = 0. p95 = p5 = 1 → spread 0 → threshold 1.
-    expect(zeroMissThreshold([1, 1], [1, 1, 1], { kind: 'absolute', value: 0 })).toMatchObject({ status: 'ok', raw: 1, threshold: 1, pg0: 0 });
+    // no good part below raw → no free margin
+    expect(zeroMissThreshold([1, 1], [1, 1, 1], { kind: 'absolute', value: 0 })).toMatchObject({ status: 'ok', raw: 1, threshold: 1, freeMargin: 0, marginUsed: 'margin', pg0: 0 });
     expect(zeroMissThreshold([1, 1], [1, 1, 1], { kind: 'spread', value: 2 })).toMatchObject({ status: 'ok', raw: 1, threshold: 1, spread: 0, margin: 0, pg0: 0 });
   });
 
   it('one defect: defined, flagged as too few (minDefects configurable)', () => {
     // defect 0.8; goods 0.2, 0.9 → raw 0.8; goods < 0.8: 0.2 → 1/2.
+    // free margin: g* = 0.2 → gapHalf 0.3 → threshold 0.5; goods < 0.5: 0.2 → still 1/2.
     const z = zeroMissThreshold([0.8], [0.2, 0.9], { kind: 'absolute', value: 0 });
-    expect(z).toMatchObject({ status: 'ok', raw: 0.8, threshold: 0.8, pg0: 0.5, weakestDefect: 0, defects: 1, fewDefects: true, minDefects: 3 });
+    expect(z).toMatchObject({ status: 'ok', raw: 0.8, marginUsed: 'gap', pg0: 0.5, weakestDefect: 0, defects: 1, fewDefects: true, minDefects: 3 });
+    if (z.status === 'ok') expect(z.threshold).toBeCloseTo(0.5, 12);
+    expect(zeroMissThreshold([0.8], [0.2, 0.9], { kind: 'absolute', value: 0 }, { freeMargin: false })).toMatchObject({ threshold: 0.8, pg0: 0.5 });
     expect(zeroMissThreshold([0.8], [0.2, 0.9], { kind: 'absolute', value: 0 }, { minDefects: 1 })).toMatchObject({ fewDefects: false, minDefects: 1 });
   });
 
@@ -106,10 +126,68 @@ describe('zeroMissThreshold', () => {
   it('no good parts: PG0 is null (undefined share), a spread margin falls back to 0', () => {
     // defects 0.4, 0.6 → raw 0.4; absolute 0.1 → 0.3
     const abs = zeroMissThreshold([0.4, 0.6], [], { kind: 'absolute', value: 0.1 });
-    expect(abs).toMatchObject({ status: 'ok', raw: 0.4, pg0: null, pg0Raw: null, goods: 0, spread: null });
+    expect(abs).toMatchObject({ status: 'ok', raw: 0.4, pg0: null, pg0Raw: null, goods: 0, spread: null, freeMargin: 0, marginUsed: 'margin' });
     if (abs.status === 'ok') expect(abs.threshold).toBeCloseTo(0.3, 12);
     expect(zeroMissThreshold([0.4, 0.6], [], { kind: 'spread', value: 1 })).toMatchObject({ status: 'ok', raw: 0.4, threshold: 0.4, margin: 0, spread: null, pg0: null });
     expect(nonFinite(abs)).toEqual([]);
+  });
+
+  it('free margin: half the empty gap below the weakest defect, when wider than the margin', () => {
+    // defects 10, 12; goods 2, 4, 11; absolute margin 0.5.
+    // raw = 10; g* = highest good BELOW 10 = 4 (11 is above raw); gapHalf = (10 − 4)/2 = 3 > 0.5
+    // → threshold 10 − 3 = 7. Goods < 7: 2, 4 → PG0 2/3 — as with the margin alone (9.5: 2, 4) and at raw.
+    const z = zeroMissThreshold([10, 12], [2, 4, 11], { kind: 'absolute', value: 0.5 });
+    expect(z).toMatchObject({ status: 'ok', raw: 10, threshold: 7, margin: 0.5, freeMargin: 3, marginUsed: 'gap', marginToWeakest: 3 });
+    const off = zeroMissThreshold([10, 12], [2, 4, 11], { kind: 'absolute', value: 0.5 }, { freeMargin: false });
+    expect(off).toMatchObject({ status: 'ok', raw: 10, threshold: 9.5, margin: 0.5, freeMargin: 0, marginUsed: 'margin', marginToWeakest: 0.5 });
+    if (z.status !== 'ok' || off.status !== 'ok') throw new Error('unreachable');
+    expect(z.pg0).toBeCloseTo(2 / 3, 12);
+    expect(z.pg0).toBe(off.pg0);
+    expect(z.pg0).toBe(z.pg0Raw);
+    // leave-one-out with the gap rule:
+    //   leave out 10: raw 12, g* = 11 → gapHalf 0.5, not > 0.5 → 12 − 0.5 = 11.5 → 10 < 11.5 MISSED
+    //   leave out 12: raw 10, g* = 4 → 7 → 12 flagged                                 → 1/2
+    expect(z.expectedMiss).toMatchObject({ looMisses: 1, defects: 2, rate: 0.5 });
+  });
+
+  it('free margin: a margin wider than half the gap is kept', () => {
+    // defects 10, 12; goods 2, 4, 9; absolute 2: g* = 9 → gapHalf 0.5 < 2 → threshold 8.
+    // Goods < 8: 2, 4 → PG0 2/3 (the good at 9 is flagged by the configured margin, as without the free margin).
+    const z = zeroMissThreshold([10, 12], [2, 4, 9], { kind: 'absolute', value: 2 });
+    expect(z).toMatchObject({ status: 'ok', raw: 10, threshold: 8, margin: 2, freeMargin: 0.5, marginUsed: 'margin', marginToWeakest: 2 });
+    if (z.status === 'ok') expect(z.pg0).toBeCloseTo(2 / 3, 12);
+    expect(zeroMissThreshold([10, 12], [2, 4, 9], { kind: 'absolute', value: 2 }, { freeMargin: false })).toMatchObject({ threshold: 8, pg0: z.status === 'ok' ? z.pg0 : -1 });
+  });
+
+  it('free margin: none without a good part below the weakest defect', () => {
+    // defects 10, 12; goods 10, 15 (none strictly below 10) → no gap → 10 − 0.5 = 9.5; PG0 0/2
+    const z = zeroMissThreshold([10, 12], [10, 15], { kind: 'absolute', value: 0.5 });
+    expect(z).toMatchObject({ status: 'ok', raw: 10, threshold: 9.5, freeMargin: 0, marginUsed: 'margin', marginToWeakest: 0.5, pg0: 0 });
+  });
+
+  it('free margin never changes the side of a reviewed good part (random cases)', () => {
+    let a = 777;
+    const rand = (): number => {
+      a = (Math.imul(a, 1103515245) + 12345) >>> 0;
+      return a / 4294967296;
+    };
+    for (let c = 0; c < 300; c++) {
+      const D = Array.from({ length: 1 + Math.floor(rand() * 8) }, () => Math.round(rand() * 40) / 8);
+      const G = Array.from({ length: Math.floor(rand() * 12) }, () => Math.round(rand() * 40) / 8);
+      const margin: Margin = { kind: 'absolute', value: Math.round(rand() * 8) / 8 };
+      const on = zeroMissThreshold(D, G, margin);
+      const off = zeroMissThreshold(D, G, margin, { freeMargin: false });
+      if (on.status !== 'ok' || off.status !== 'ok') throw new Error('unreachable');
+      const ctx = JSON.stringify({ D, G, margin });
+      expect(on.threshold, ctx).toBeLessThanOrEqual(off.threshold);
+      expect(on.marginToWeakest, ctx).toBeCloseTo(Math.max(on.margin, on.freeMargin), 12);
+      expect(D.every((d) => d >= on.threshold), ctx).toBe(true);
+      if (on.marginUsed === 'gap') {
+        // every good passed at raw is passed at the proposal, every good flagged at raw stays flagged
+        expect(G.every((g) => g < on.raw === g < on.threshold), ctx).toBe(true);
+        expect(on.pg0, ctx).toBe(off.pg0);
+      } else expect(on.threshold, ctx).toBe(off.threshold);
+    }
   });
 
   it('rejects bad input with specific messages', () => {
@@ -137,8 +215,26 @@ describe('expectedMissLoo (leave-one-out miss rate of the zero-miss rule)', () =
     expect(e.upper95).toBeCloseTo(0.7514, 4);
     expect(e.method).toMatch(/leave-one-out.*one-sided 95 % Clopper–Pearson/);
     expect(e.note).toBe('Only 4 reviewed defects: too few for the expected miss rate to mean much (it needs at least 10). Keep reviewing flagged parts.');
-    // the order of the defects does not matter
-    expect(expectedMissLoo([20, 7, 5, 6], [1, 2], ABS0)).toEqual(e);
+    // the order of the defects does not matter, nor (free margin off, absolute margin) the goods
+    expect(expectedMissLoo([20, 7, 5, 6], [1, 2], ABS0, { freeMargin: false })).toEqual(e);
+    expect(expectedMissLoo([20, 7, 5, 6], [], ABS0)).toEqual(e);
+  });
+
+  it('the free margin in the folds: raw_i − max(m, (raw_i − g*_i)/2)', () => {
+    // defects 5, 6, 7, 20; goods 1, 2; margin 0.
+    //   leave out 5: raw 6, g* = 2 → gapHalf 2 → threshold 4 → 5 ≥ 4 flagged (missed with margin 0 alone)
+    //   leave out 6, 7, 20: raw 5, g* = 2 → gapHalf 1.5 → 3.5 → flagged  → 0/4
+    expect(expectedMissLoo([5, 6, 7, 20], [1, 2], ABS0)).toMatchObject({ looMisses: 0, defects: 4, rate: 0 });
+    // goods 1, 5.5: fold "leave out 5": raw 6, g* = 5.5 → gapHalf 0.25 → 5.75 → 5 MISSED;
+    //   the others: raw 5, g* = 1 → gapHalf 2 → 3 → flagged → 1/4
+    expect(expectedMissLoo([5, 6, 7, 20], [1, 5.5], ABS0)).toMatchObject({ looMisses: 1, rate: 0.25 });
+    //   with margin 1 > 0.25: 6 − 1 = 5 → 5 flagged (a tie) → 0/4
+    expect(expectedMissLoo([5, 6, 7, 20], [1, 5.5], { kind: 'absolute', value: 1 })).toMatchObject({ looMisses: 0 });
+    // goods 1, 6 (none strictly below 6 except 1): leave out 5: raw 6, g* = 1 → gapHalf 2.5 → 3.5 → flagged → 0/4
+    expect(expectedMissLoo([5, 6, 7, 20], [1, 6], ABS0)).toMatchObject({ looMisses: 0 });
+    // no good part below any raw_i: no free margin, the same as off
+    expect(expectedMissLoo([5, 6, 7, 20], [8, 9], ABS0)).toEqual(expectedMissLoo([5, 6, 7, 20], [8, 9], ABS0, { freeMargin: false }));
+    expect(expectedMissLoo([5, 6, 7, 20], [8, 9], ABS0)).toMatchObject({ looMisses: 1 });
   });
 
   it('an absolute margin at least the gap to the next defect catches the weakest one', () => {
@@ -192,15 +288,16 @@ describe('expectedMissLoo (leave-one-out miss rate of the zero-miss rule)', () =
       const D = Array.from({ length: nD }, () => Math.round(rand() * 20) / 4);
       const G = Array.from({ length: nG }, () => Math.round(rand() * 20) / 4);
       const margin: Margin = rand() < 0.5 ? { kind: 'absolute', value: Math.round(rand() * 8) / 8 } : { kind: 'spread', value: Math.round(rand() * 8) / 16 };
+      const opts = { freeMargin: rand() < 0.5 };
       let misses = 0;
       D.forEach((d, i) => {
-        const z = zeroMissThreshold([...D.slice(0, i), ...D.slice(i + 1)], G, margin);
+        const z = zeroMissThreshold([...D.slice(0, i), ...D.slice(i + 1)], G, margin, opts);
         if (z.status !== 'ok') throw new Error('unreachable: n ≥ 2');
         if (d < z.threshold) misses++;
       });
-      const e = expectedMissLoo(D, G, margin);
-      expect(e.looMisses, JSON.stringify({ D, G, margin })).toBe(misses);
-      const z = zeroMissThreshold(D, G, margin);
+      const e = expectedMissLoo(D, G, margin, opts);
+      expect(e.looMisses, JSON.stringify({ D, G, margin, opts })).toBe(misses);
+      const z = zeroMissThreshold(D, G, margin, opts);
       if (z.status === 'ok') expect(z.expectedMiss).toEqual(e);
     }
   });
@@ -350,10 +447,14 @@ describe('tuningStats', () => {
   it('zero-miss with the margin and minDefects passed through', () => {
     // raw 0.5, absolute 0.1 → 0.4, pg0 3/5 (see zeroMissThreshold above); minDefects 4 > 3 defects → fewDefects
     const s = tuningStats(parts, 0.5, { margin: { kind: 'absolute', value: 0.1 }, minDefects: 4 });
-    expect(s.zeroMiss).toMatchObject({ status: 'ok', raw: 0.5, fewDefects: true, minDefects: 4 });
+    expect(s.zeroMiss).toMatchObject({ status: 'ok', raw: 0.5, fewDefects: true, minDefects: 4, marginUsed: 'margin' });
     if (s.zeroMiss.status === 'ok') expect(s.zeroMiss.pg0).toBeCloseTo(0.6, 12);
     // leave-one-out with the same margin: defects 0.9, 0.7, 0.5 → leave out 0.5: 0.7 − 0.1 = 0.6 → 0.5 missed → 1/3
+    // (free margin there: raw 0.7, g* 0.6 → gapHalf 0.05 < 0.1, no change)
     if (s.zeroMiss.status === 'ok') expect(s.zeroMiss.expectedMiss).toMatchObject({ looMisses: 1, defects: 3, reliable: false });
+    // the free margin option passes through: margin 0, off → threshold 0.5; on (default) → 0.4
+    expect(tuningStats(parts, 0.5, { freeMargin: false }).zeroMiss).toMatchObject({ threshold: 0.5, marginUsed: 'margin' });
+    expect(tuningStats(parts, 0.5).zeroMiss).toMatchObject({ marginUsed: 'gap' });
   });
 
   it('rejects bad input', () => {
