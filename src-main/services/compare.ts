@@ -11,15 +11,20 @@ import type { ModelComparison } from '../shared/api';
 import { currentVerdicts, getActiveModel, listModels, scoresFor } from '../store';
 import type { JobHandlers } from '../jobs/engine-client';
 import type { Engine, ProjectService, ScoreRunResult } from './project-service';
+import { honestScores } from './learning';
 
-export function compareVersions(svc: ProjectService): ModelComparison {
+export async function compareVersions(svc: ProjectService): Promise<ModelComparison> {
   const verdicts = currentVerdicts(svc.db);
   const active = getActiveModel(svc.db)?.version ?? null;
   const defects = [...verdicts.values()].filter((v) => v.verdict === 'defect').length;
+  const honest = new Map<number, Map<number, number> | null>();
+  for (const m of listModels(svc.db)) if (m.status === 'ready') honest.set(m.version, await honestScores(svc, m.version));
   const rows = listModels(svc.db)
     .filter((m) => m.status === 'ready')
     .map((m) => {
-      const scores = scoresFor(svc.db, m.version);
+      // A learning step's own training parts count with their out-of-fold scores (never in-sample).
+      const oof = honest.get(m.version) ?? null;
+      const scores = scoresFor(svc.db, m.version).map((sc) => (oof?.has(sc.imageId) ? { ...sc, score: oof.get(sc.imageId)! } : sc));
       const t = svc.threshold(m.version);
       const s: number[] = [];
       const y: number[] = [];

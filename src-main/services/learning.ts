@@ -189,7 +189,12 @@ export async function propose(svc: ProjectService): Promise<ModelProposal> {
   const parts = reviewedParts(svc);
   const candidates: Candidate[] = [];
   const skipped: { version: number; why: string }[] = [];
-  for (const m of listModels(svc.db).filter((x) => x.status === 'ready')) {
+  // The active version first: on a tie the proposal keeps what is in force (no switch without evidence).
+  const activeNow = getActiveModel(svc.db)?.version ?? null;
+  const ready = listModels(svc.db)
+    .filter((x) => x.status === 'ready')
+    .sort((a, b) => Number(b.version === activeNow) - Number(a.version === activeNow));
+  for (const m of ready) {
     const label = `v${m.version} ${m.detector}${m.kind === 'learn' ? ' + review head' : m.kind === 'refit' ? ' (refit)' : ''}`;
     let scores: Map<number, number>;
     if (m.kind === 'learn') {

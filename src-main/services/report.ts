@@ -265,7 +265,7 @@ function activeVersionAt(svc: ProjectService, end: string | null): number | null
   for (const e of listAudit(svc.db, { entity: 'model' })) {
     if (e.at >= end) break;
     if (e.kind === 'fit' || e.kind === 'refit') version = Number(e.entityId);
-    else if (e.kind === 'rollback') {
+    else if (e.kind === 'rollback' || e.kind === 'activate') {
       const to = (e.payload as { to_version?: unknown } | null)?.to_version;
       if (typeof to === 'number') version = to;
     }

@@ -120,7 +120,7 @@ export function mapModel(r: ModelRow): ModelRecord {
     createdAt: r.created_at,
     createdBy: r.created_by,
     addedImageIds: parseJson(r.added_image_ids, `models.added_image_ids of version ${r.version}`) as number[],
-    verdictIds: r.verdict_ids === null ? [] : (parseJson(r.verdict_ids, `models.verdict_ids of version ${r.version}`) as number[]),
+    verdictIds: r.verdict_ids == null ? [] : (parseJson(r.verdict_ids, `models.verdict_ids of version ${r.version}`) as number[]),
   };
 }
 

@@ -173,6 +173,57 @@ const CASES: Record<number, MigrationCase> = {
       expect(() => db.prepare(`INSERT INTO scores VALUES (1, 42, 1.0, 1.0, NULL, 't')`).run()).toThrow(/FOREIGN KEY/);
     },
   },
+  3: {
+    before(db) {
+      // A version-2 project: a ready PaDiM fit (audited, active), a PatchCore refit of a PatchCore
+      // fit (audited), an image with a verdict.
+      initProject(db, 'Line 4', 'alice');
+      db.prepare(`INSERT INTO images VALUES (1, 'a.png', ?, 10, 4, 4, 'png', 'inspect', 't', 'b')`).run(H);
+      db.transaction(() => {
+        db.prepare(
+          `INSERT INTO models (version, kind, backbone_id, backbone_sha256, config, model_file, model_sha256, fit_seconds, ep, status, created_at, created_by, detector, facts)
+           VALUES (1, 'fit', 'mobilenetv2', ?, '{}', 'models/v0001.kensa', ?, 2.5, 'cpu', 'ready', 't1', 'alice', 'padim', '{"channels":{"label":"Channels","value":100}}')`,
+        ).run(H, sha('m1'));
+        db.prepare('UPDATE project SET active_model_version = 1 WHERE id = 1').run();
+        appendAudit(db, { actor: 'alice', kind: 'fit', entity: 'model', entityId: 1, payload: db.prepare('SELECT * FROM models WHERE version = 1').get() });
+      })();
+      db.transaction(() => {
+        db.prepare(
+          `INSERT INTO models (version, parent_version, kind, backbone_id, backbone_sha256, config, model_file, model_sha256, bank_size, fit_seconds, ep, status, created_at, created_by, added_image_ids, detector, facts)
+           VALUES (2, NULL, 'fit', 'mobilenetv2', ?, '{}', 'models/v0002.kensa', ?, 99, 1, 'cpu', 'ready', 't2', 'alice', '[]', 'patchcore', '{}')`,
+        ).run(H, sha('m2'));
+        db.prepare('UPDATE project SET active_model_version = 2 WHERE id = 1').run();
+        appendAudit(db, { actor: 'alice', kind: 'fit', entity: 'model', entityId: 2, payload: db.prepare('SELECT * FROM models WHERE version = 2').get() });
+      })();
+      expect(verifyAudit(db).problems).toEqual([]);
+    },
+    after(db) {
+      const row = db.prepare('SELECT * FROM models WHERE version = 1').get() as ModelRow;
+      expect(row).toMatchObject({ detector: 'padim', verdict_ids: null });
+      expect(mapModel(row)).toMatchObject({ detector: 'padim', verdictIds: [] });
+      // Rows made before migration 3 were audited without verdict_ids: the chain still verifies.
+      expect(verifyAudit(db).problems).toEqual([]);
+      expect(tables(db).get('models')).toEqual({ strict: 1 });
+      expect(tables(db).has('models_v3')).toBe(false);
+      expect(names(db, 'trigger')).toEqual(expect.arrayContaining(['models_frozen', 'models_no_delete']));
+      expect(() => db.prepare('UPDATE models SET ep = ? WHERE version = 1').run('cuda')).toThrow(/can no longer change/);
+      const insert = (version: number, kind: string, parent: number | null, verdictIds: string | null, added = '[]') =>
+        db
+          .prepare(
+            `INSERT INTO models (version, parent_version, kind, backbone_id, backbone_sha256, config, model_file, model_sha256, detector, status, created_at, created_by, added_image_ids, verdict_ids)
+             VALUES (?, ?, ?, 'bb', ?, '{}', 'models/x.kensa', ?, 'padim', 'ready', 't', 'alice', ?, ?)`,
+          )
+          .run(version, parent, kind, H, H, added, verdictIds);
+      // A learning step: has a parent, may list the images and verdicts it learned from.
+      insert(3, 'learn', 1, '[7,8]', '[1]');
+      expect(mapModel(db.prepare('SELECT * FROM models WHERE version = 3').get() as ModelRow)).toMatchObject({ kind: 'learn', parentVersion: 1, verdictIds: [7, 8], addedImageIds: [1] });
+      expect(() => insert(4, 'learn', null, '[]')).toThrow(/CHECK/); // a learning step needs its parent
+      expect(() => insert(4, 'fit', null, '[1]')).toThrow(/CHECK/); // a fit learns from no verdicts
+      expect(() => insert(4, 'refit', 1, '{"a":1}')).toThrow(/CHECK/); // verdict ids are a JSON array
+      expect(() => insert(4, 'teach', 1, null)).toThrow(/CHECK/);
+      insert(4, 'refit', 1, '[9]', '[1]');
+    },
+  },
 };
 
 /** A database FILE at version `v` (migrations applied by hand), foreign keys on as Kensa runs it. */

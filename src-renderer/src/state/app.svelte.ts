@@ -9,6 +9,7 @@ import { clearParts } from '../lib/parts';
 import { comparison } from './compare.svelte';
 import { imports } from './imports.svelte';
 import { JOB_LABEL, jobs, type JobOutcome } from './jobs.svelte';
+import { learnPreview, proposal } from './learning.svelte';
 import { project } from './project.svelte';
 import { queue } from './queue.svelte';
 import { toasts } from './toasts.svelte';
@@ -99,6 +100,8 @@ export class AppState {
     project.set(st);
     queue.reset();
     comparison.reset();
+    proposal.reset();
+    learnPreview.close();
     clearParts();
     jobs.sync(st.job);
     this.view = defaultView(st);
@@ -160,7 +163,11 @@ export class AppState {
     const label = JOB_LABEL[o.kind];
     if (o.status === 'done') {
       clearParts();
-      if (o.kind === 'refit' && o.dropped !== undefined) {
+      if (o.kind === 'learn' && o.version !== undefined) {
+        // The new version is not active: its preview opens on the Models screen.
+        toasts.success(`Learning step v${o.version} ready`, 'Not active until you accept it: the preview on the Models screen shows what it would change.');
+        void learnPreview.show(o.version);
+      } else if (o.kind === 'refit' && o.dropped !== undefined) {
         toasts.success(`${label} finished`, `${o.dropped} flagged part${o.dropped === 1 ? '' : 's'} dropped below the threshold.`);
       } else {
         toasts.success(`${label} finished`, o.summary);

@@ -1,5 +1,5 @@
 /**
- * Long jobs (fit, score, refit, compare): the one running now, its progress from `job` events, and
+ * Long jobs (fit, score, refit, compare, learn): the one running now, its progress from `job` events, and
  * the last outcome of each kind (done with its summary, failed with its error, cancelled).
  * Elapsed time and ETA tick locally between progress events.
  */
@@ -12,11 +12,13 @@ export interface JobOutcome {
   status: 'done' | 'failed' | 'cancelled';
   summary: string;
   dropped?: number;
+  /** learn: the new version, waiting for acceptance. */
+  version?: number;
   error?: ApiError;
   at: number;
 }
 
-export const JOB_LABEL: Record<JobKind, string> = { fit: 'Fit', score: 'Scoring', refit: 'Refit', compare: 'Comparison' };
+export const JOB_LABEL: Record<JobKind, string> = { fit: 'Fit', score: 'Scoring', refit: 'Refit', compare: 'Comparison', learn: 'Learning step' };
 
 export class JobState {
   progress = $state.raw<JobProgress | null>(null);
@@ -49,7 +51,15 @@ export class JobState {
     this.starting = kind;
     try {
       const { jobId } =
-        kind === 'fit' ? await api.jobs.fit(args) : kind === 'score' ? await api.jobs.score() : kind === 'refit' ? await api.jobs.refit() : await api.jobs.compare();
+        kind === 'fit'
+          ? await api.jobs.fit(args)
+          : kind === 'score'
+            ? await api.jobs.score()
+            : kind === 'refit'
+              ? await api.jobs.refit()
+              : kind === 'learn'
+                ? await api.jobs.learn()
+                : await api.jobs.compare();
       if (!this.progress || this.progress.jobId !== jobId) {
         // Show the job at once; the first progress event fills in the phase.
         const finished = Object.values(this.outcomes).some((o) => o?.jobId === jobId);
@@ -87,7 +97,15 @@ export class JobState {
     const cancelled = e.type === 'failed' && e.error.code === 'CANCELLED';
     const outcome: JobOutcome =
       e.type === 'done'
-        ? { jobId: e.jobId, kind: e.kind, status: 'done', summary: e.summary, ...(e.dropped !== undefined ? { dropped: e.dropped } : {}), at: Date.now() }
+        ? {
+            jobId: e.jobId,
+            kind: e.kind,
+            status: 'done',
+            summary: e.summary,
+            ...(e.dropped !== undefined ? { dropped: e.dropped } : {}),
+            ...(e.version !== undefined ? { version: e.version } : {}),
+            at: Date.now(),
+          }
         : { jobId: e.jobId, kind: e.kind, status: cancelled ? 'cancelled' : 'failed', summary: e.error.message, error: e.error, at: Date.now() };
     this.outcomes = { ...this.outcomes, [e.kind]: outcome };
     if (!this.progress || this.progress.jobId === e.jobId) this.setProgress(null);

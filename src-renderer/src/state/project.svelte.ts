@@ -83,6 +83,13 @@ export class ProjectStore {
     return api.regions.export();
   }
 
+  /** Makes a version active because a person accepted it (a learning step, a proposal): audited 'activate'. */
+  async accept(version: number, reason: string): Promise<ProjectState> {
+    const s = await api.models.accept({ version, reason });
+    this.state = s;
+    return s;
+  }
+
   async rollback(version: number, reason: string): Promise<ProjectState> {
     const s = await api.models.rollback({ version, reason });
     this.state = s;

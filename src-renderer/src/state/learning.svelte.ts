@@ -1,0 +1,76 @@
+/**
+ * Learning from the review: the preview of a learning step (`models.learnPreview`), shown
+ * when the learn job finishes or on request for any 'learn' version, and the cross-validated
+ * proposal among the ready versions (`models.propose`). Accepting either is `models.accept`
+ * (audited 'activate', with a reason) through `project.accept`.
+ * Proposal loads coalesce like the comparison's: one asked for in flight runs once more after.
+ */
+import type { LearnPreview, ModelProposal } from '../../../src-main/shared/api';
+import { api } from '../lib/api';
+
+export class LearnPreviewState {
+  /** The learning step whose preview is open (null: closed). */
+  version = $state<number | null>(null);
+  data = $state.raw<LearnPreview | null>(null);
+  error = $state<unknown>(null);
+  private seq = 0;
+
+  readonly open = $derived(this.version !== null);
+
+  /** Opens the preview of a learning step and loads it. */
+  async show(version: number): Promise<void> {
+    const seq = ++this.seq;
+    this.version = version;
+    this.data = null;
+    this.error = null;
+    try {
+      const d = await api.models.learnPreview({ version });
+      if (seq === this.seq) this.data = d;
+    } catch (e) {
+      if (seq === this.seq) this.error = e;
+    }
+  }
+
+  close(): void {
+    this.seq++;
+    this.version = null;
+    this.data = null;
+    this.error = null;
+  }
+}
+
+export class ProposalState {
+  data = $state.raw<ModelProposal | null>(null);
+  loading = $state(false);
+  error = $state<unknown>(null);
+  private again = false;
+
+  async load(): Promise<void> {
+    if (this.loading) {
+      this.again = true;
+      return;
+    }
+    this.loading = true;
+    try {
+      do {
+        this.again = false;
+        try {
+          this.data = await api.models.propose();
+          this.error = null;
+        } catch (e) {
+          this.error = e;
+        }
+      } while (this.again);
+    } finally {
+      this.loading = false;
+    }
+  }
+
+  reset(): void {
+    this.data = null;
+    this.error = null;
+  }
+}
+
+export const learnPreview = new LearnPreviewState();
+export const proposal = new ProposalState();
