@@ -23,11 +23,13 @@ import type { JobHandlers } from '../jobs/engine-client';
 import type { LearnPreview, ModelProposal } from '../shared/api';
 import { backupDb, beginModel, currentVerdicts, failModel, getActiveModel, getImage, getModel, listModels, modelLineage, rollbackModel, scoresFor, setThreshold, type ModelRecord } from '../store';
 import { rasterize, validateRegions } from './regions';
-import { expectedMissLoo, type ExpectedMiss } from './threshold';
+import { expectedMissLoo, zeroMissThreshold, type ExpectedMiss } from './threshold';
 import { DB_FILE, type Engine, type ProjectService } from './project-service';
 import path from 'node:path';
 
 const FOLDS = 3;
+/** The tuning screen's default margin. */
+const LEARN_MARGIN = { kind: 'spread' as const, value: 0.1 };
 const FOLD_SEED = 0;
 
 const oofFile = (svc: ProjectService, version: number): string => svc.abs(svc.modelFile(version).replace(/\.kensa$/, '.oof.json'));
@@ -82,14 +84,33 @@ export async function learn(svc: ProjectService, engine: Engine, actor: string, 
     failModel(svc.db, model.version, isKensaError(e) ? `${e.code}: ${e.message}` : String(e));
     throw e;
   }
+  // Its threshold: the zero-miss proposal on its OUT-OF-FOLD scores (the tuning screen's default
+  // margin), so that what the head adds is used; the parent's when there is too little evidence.
   const t = svc.threshold(parent.version);
-  if (t !== null) {
+  const oof = await readOof(svc, done.version);
+  const scored = parts.filter((p) => oof?.has(p.id));
+  const zm = zeroMissThreshold(
+    scored.filter((p) => p.label === 1).map((p) => oof!.get(p.id)!),
+    scored.filter((p) => p.label === 0).map((p) => oof!.get(p.id)!),
+    LEARN_MARGIN,
+    { minDefects: svc.settings().minDefectsForZeroMiss },
+  );
+  if (zm.status === 'ok' && !zm.fewDefects) {
+    setThreshold(svc.db, {
+      modelVersion: done.version,
+      value: zm.threshold,
+      margin: LEARN_MARGIN.value,
+      marginKind: LEARN_MARGIN.kind,
+      setBy: actor,
+      reason: `zero-miss on the out-of-fold scores of ${zm.defects} reviewed defects and ${zm.goods} good parts, margin ${zm.marginUsed === 'gap' ? 'half the empty gap below the weakest defect' : `${LEARN_MARGIN.value} × the good-score spread`} (learning step v${done.version})`,
+    });
+  } else if (t !== null) {
     setThreshold(svc.db, {
       modelVersion: done.version,
       value: t.value,
       ...(t.reviewUpper !== null ? { reviewUpper: t.reviewUpper } : {}),
       setBy: actor,
-      reason: `carried over from v${parent.version} to the learning step v${done.version} (the head only adds to the same score)`,
+      reason: `carried over from v${parent.version} to the learning step v${done.version}: too few reviewed defects for a zero-miss threshold of its own`,
     });
   }
   await svc.score(engine, { version: done.version }, handlers);
@@ -130,18 +151,19 @@ export async function learnPreview(svc: ProjectService, version: number): Promis
   if (!m || m.kind !== 'learn' || m.status !== 'ready') throw new KensaError('NOT_FOUND', `version ${version} is not a finished learning step`);
   const parentVersion = m.parentVersion!;
   const t = svc.threshold(parentVersion);
+  const tAfter = svc.threshold(version);
   const before = new Map(scoresFor(svc.db, parentVersion).map((s) => [s.imageId, s.score]));
   const after = new Map(scoresFor(svc.db, version).map((s) => [s.imageId, s.score]));
   const reviewed = currentVerdicts(svc.db);
   const dropped: LearnPreview['dropped'] = [];
   const raised: LearnPreview['raised'] = [];
-  if (t !== null) {
+  if (t !== null && tAfter !== null) {
     for (const [id, a] of after) {
       const b = before.get(id);
       if (b === undefined) continue;
       const row = { imageId: id, path: getImage(svc.db, id)?.path ?? String(id), before: b, after: a, verdict: reviewed.get(id)?.verdict ?? null };
-      if (b >= t.value && a < t.value) dropped.push(row);
-      else if (b < t.value && a >= t.value) raised.push(row);
+      if (b >= t.value && a < tAfter.value) dropped.push(row);
+      else if (b < t.value && a >= tAfter.value) raised.push(row);
     }
   }
   const parts = reviewedParts(svc).filter((p) => m.addedImageIds.includes(p.id));
@@ -153,6 +175,8 @@ export async function learnPreview(svc: ProjectService, version: number): Promis
     version,
     parentVersion,
     threshold: t?.value ?? null,
+    thresholdAfter: tAfter?.value ?? null,
+    thresholdAfterReason: tAfter?.reason ?? null,
     learnedFrom: {
       defects: header?.defects ?? 0,
       goods: header?.goods ?? 0,
@@ -161,7 +185,10 @@ export async function learnPreview(svc: ProjectService, version: number): Promis
       weight: header?.weight ?? 0,
       verdicts: m.verdictIds.length,
     },
-    flagged: { before: t === null ? 0 : [...before.values()].filter((s) => s >= t.value).length, after: t === null ? 0 : [...after.values()].filter((s) => s >= t.value).length },
+    flagged: {
+      before: t === null ? 0 : [...before.values()].filter((s) => s >= t.value).length,
+      after: tAfter === null ? 0 : [...after.values()].filter((s) => s >= tAfter.value).length,
+    },
     dropped: dropped.sort((x, y) => x.after - y.after),
     raised: raised.sort((x, y) => y.after - x.after),
     reviewed: {

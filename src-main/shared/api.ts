@@ -72,11 +72,14 @@ export interface ExpectedMissInfo {
 export interface LearnPreview {
   version: number;
   parentVersion: number;
-  /** The threshold in force (the parent's, carried over). */
+  /** The parent's threshold in force. */
   threshold: number | null;
+  /** The learning step's own threshold (zero-miss on its out-of-fold scores, or the parent's carried over) and why. */
+  thresholdAfter: number | null;
+  thresholdAfterReason: string | null;
   learnedFrom: { defects: number; goods: number; defectsWithRegions: number; defectTypes: string[]; weight: number; verdicts: number };
   flagged: { before: number; after: number };
-  /** Flagged by the parent, not by the learning step (fewer second looks), lowest new score first. */
+  /** Flagged by the parent at its threshold, not by the learning step at its own (fewer second looks), lowest new score first. */
   dropped: LearnChange[];
   /** Not flagged by the parent, flagged now. */
   raised: LearnChange[];

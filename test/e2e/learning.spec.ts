@@ -74,6 +74,7 @@ async function expectPreview(dialog: Locator, pv: LearnPreview): Promise<void> {
   await expect(id('lp-learned-weight')).toHaveText(pv.learnedFrom.weight.toFixed(2));
   expect(pv.threshold).not.toBeNull();
   await expect(id('lp-threshold')).toHaveText(fmtScore(pv.threshold));
+  if (pv.thresholdAfter !== null) await expect(id('lp-threshold-after')).toHaveText(fmtScore(pv.thresholdAfter));
   await expect(id('lp-flagged-before')).toHaveText(fmtInt(pv.flagged.before));
   await expect(id('lp-flagged-after')).toHaveText(fmtInt(pv.flagged.after));
   for (const kind of ['dropped', 'raised'] as const) {
