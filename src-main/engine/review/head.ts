@@ -4,25 +4,36 @@
  * to the unsupervised detector's, never replacing it.
  *
  * Training data (one row per patch, features x ∈ ℝ^D standardised with μ, σ of the rows):
- *   positives  patches of reviewed defects whose 8 px cell is ≥ `cover` inside the drawn region;
+ *   positives  patches of reviewed defects whose 8 px cell is ≥ `cover` inside the drawn region
+ *              (a region smaller than that in every cell: its best-covered cell);
  *              a defect without a region contributes its `hottest` patches by the unsupervised map
  *   negatives  every patch of the reviewed good parts, and the patches of reviewed defects
- *              outside their region dilated by one cell
- * Model: an MLP [D → H → 1] on logits, weighted binary cross-entropy with the classes balanced
- * (../ort/mlp.ts), Adam, a fixed seed.
+ *              outside their region dilated by one cell (at most `maxNegatives`, seeded sample)
+ * Model: an MLP [D → H → 1] (H = `hidden`), or a logistic regression [D → 1] with hidden = 0, on
+ * logits; weighted binary cross-entropy with the classes balanced (positive weight shared per
+ * patch, or per reviewed defect with `positiveWeight` = 'part') (../ort/mlp.ts), Adam with
+ * weight decay, a fixed seed.
  *
  * Fusion (the unsupervised output u of the same model, its good-part statistics):
- *   g(x)         = max(0, l(x))                               only defect-like evidence counts
- *   patch score  u_p + w · s_pix · g(x_p)                       s_pix = p99.9 − p50 of good pixels
- *   image score  u   + w · s_img · max_p g(x_p)                 s_img = std of good image scores
+ *   g(x)         = min(cap, max(0, l(x) − m))                  only defect-like evidence counts
+ *   patch score  u_p + a · w · s_pix · g(x_p)                   s_pix = p99.9 − p50 of good pixels
+ *   image score  u   + a · w · s_img · e                        s_img = std of good image scores
+ *                e = mean of the `topK` largest g(x_p) (topK = 1: max_p g)
  *                (detectors whose image score is the map maximum take the max of the fused map)
- *   w            = D_rev / (D_rev + k)                          D_rev reviewed defects, k = `evidence`
+ *   w            = D_rev / (D_rev + k)                          D_rev reviewed defects, k = `evidence`;
+ *                a = `gain`
+ *   m            = 0, or with `offsetQuantile` = q the out-of-fold offset: the reviewed parts in
+ *                  two folds, a head fitted on each fold, m = q-quantile of the other fold's good
+ *                  parts' max logits (the final head is fitted on all reviewed parts)
+ * The defaults (weight decay 1e-2, cap 6, gain 0.5: at most 3·w·s_img of evidence) come from a
+ * split of magnetic_tile, where weight decay 1e-4 with an unbounded g overfitted: it raised
+ * unseen good parts (median max logit ≈ 2, q90 ≈ 7) far above what it gave reviewed ones.
  * With no reviewed defects there is no head (w = 0). Because g ≥ 0 only raises scores and is
  * trained to stay at 0 on good patches, a defect of a type nobody reviewed keeps at least its
  * unsupervised score; what can change its ranking is a good part that the head wrongly raises,
  * which the leave-one-defect-type-out measurement of `npm run bench:review` watches.
  *
- * Sections (prefix `review/`): mean, std [D]; the MLP's W0, b0, W1, b1.
+ * Sections (prefix `review/`): mean, std [D]; the MLP's W0, b0, W1, b1 (W0, b0 only with hidden = 0).
  */
 import { Rng } from '../core/random';
 import { KensaError, throwIfCancelled } from '../errors';
@@ -55,8 +66,15 @@ export interface ReviewHeadConfig {
   offsetQuantile: number | null;
   /** Upper bound of g (logit units); null = unbounded. */
   cap: number | null;
+  /** Multiplier of the evidence (g in logit units → units of s_img, s_pix). */
+  gain: number;
   /** Image evidence = mean of the top-k g of the image (k = 1: the maximum). */
   topK: number;
+  /**
+   * How the positives' half of the weight is shared: 'patch' = equally per patch (large
+   * defects dominate), 'part' = equally per reviewed defect, then per patch within it.
+   */
+  positiveWeight: 'patch' | 'part';
 }
 
 export const DEFAULT_REVIEW_HEAD: ReviewHeadConfig = {
@@ -64,14 +82,16 @@ export const DEFAULT_REVIEW_HEAD: ReviewHeadConfig = {
   epochs: 25,
   batchSize: 512,
   learningRate: 2e-3,
-  weightDecay: 1e-4,
+  weightDecay: 1e-2,
   cover: 0.3,
   hottest: 4,
   evidence: 8,
   maxNegatives: 60_000,
   offsetQuantile: null,
-  cap: null,
+  cap: 6,
+  gain: 0.5,
   topK: 1,
+  positiveWeight: 'patch',
 };
 
 /** What the model header says about its review head. */
@@ -151,10 +171,17 @@ export function trainingRows(parts: ReviewedPart[], grid: [number, number], cfg:
               if (yy >= 0 && yy < h && xx >= 0 && xx < w) near[yy * w + xx] = 1;
             }
         }
+      let best = -1;
+      let any = false;
       for (let k = 0; k < P; k++) {
-        if (p.cover[k]! >= cfg.cover) pos.push({ part: i, patch: k });
-        else if (!near[k]) neg.push({ part: i, patch: k });
+        if (p.cover[k]! >= cfg.cover) {
+          pos.push({ part: i, patch: k });
+          any = true;
+        } else if (!near[k]) neg.push({ part: i, patch: k });
+        if (p.cover[k]! > 0 && (best < 0 || p.cover[k]! > p.cover[best]!)) best = k;
       }
+      // A region smaller than `cover` of any cell: its best-covered cell.
+      if (!any && best >= 0) pos.push({ part: i, patch: best });
       return;
     }
     const order = Array.from({ length: P }, (_, k) => k).sort((a, b) => p.unsupervised[b]! - p.unsupervised[a]!);
@@ -196,7 +223,11 @@ async function fitHead(parts: ReviewedPart[], dim: number, grid: [number, number
   t.fill(1, 0, pos.length);
   // Balanced classes: each class carries half of the total weight.
   const w = new Float32Array(rows.length);
-  w.fill(rows.length / (2 * pos.length), 0, pos.length);
+  if (cfg.positiveWeight === 'part') {
+    const per = new Map<number, number>();
+    for (const r of pos) per.set(r.part, (per.get(r.part) ?? 0) + 1);
+    pos.forEach((r, j) => (w[j] = rows.length / (2 * per.size * per.get(r.part)!)));
+  } else w.fill(rows.length / (2 * pos.length), 0, pos.length);
   w.fill(rows.length / (2 * neg.length), pos.length);
   throwIfCancelled(opts.signal);
   const spec = reviewSpec(dim, cfg.hidden);
@@ -336,7 +367,8 @@ export class ReviewedHead implements Head {
   async score(p: Patches, rgb: Uint8Array, i: number): Promise<HeadOutput> {
     const base = await this.base.score(p, rgb, i);
     const l = await this.logits(p, i);
-    const { weight, pixelScale, imageScale } = this.info;
+    const { pixelScale, imageScale } = this.info;
+    const weight = this.info.weight * (this.info.config.gain ?? 1);
     const m = this.info.offset ?? 0;
     const cap = this.info.config.cap ?? Infinity;
     const k = Math.max(1, Math.min(l.length, this.info.config.topK ?? 1));
