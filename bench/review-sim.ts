@@ -10,7 +10,8 @@
  *      every reviewed part, with the defect type, and draws the ground-truth mask as the
  *      defect's region (rectangles of 4 px blocks, as a person would outline it);
  *   4. the product learns exactly as from a person: a refit with the good verdicts on flagged
- *      parts (PatchCore's bank), then a learning step (jobs 'learn'), accepted by the reviewer;
+ *      parts (PatchCore's bank), then a learning step (jobs 'learn'); the reviewer opens the
+ *      Models screen's cross-validated proposal (fit, refit, learning step) and accepts it;
  *   5. on the UNSEEN half, before (the first fit) and after (the accepted version): image AUROC
  *      and PG0; and, at the threshold the product proposes from the reviewed parts (zero-miss
  *      with the tuning screen's default margin, 0.1 × the good-score spread, on the scores the
@@ -35,7 +36,9 @@ import { listImages } from '../src-main/engine/imaging/load';
 import type { LoadedModel } from '../src-main/engine/model-file';
 import type { ReviewedFile } from '../src-main/engine/review/learn';
 import { EngineClient } from '../src-main/jobs/engine-client';
-import { acceptVersion, honestScores, learn, learnPreview } from '../src-main/services/learning';
+import { scoreReviewed } from '../src-main/services/compare';
+import { acceptVersion, honestScores, learn, learnPreview, propose } from '../src-main/services/learning';
+import { scoresFor } from '../src-main/store/index';
 import { ProjectService } from '../src-main/services/project-service';
 import { zeroMissThreshold } from '../src-main/services/threshold';
 
@@ -173,13 +176,18 @@ async function simulate(root: string, engine: EngineClient): Promise<Record<stri
     const step = await learn(svc, engine, 'sim');
     const learnSeconds = (performance.now() - tl) / 1000;
     const pv = await learnPreview(svc, step.version);
-    acceptVersion(svc, step.version, 'sim-reviewer', `accepted after the preview: ${pv.dropped.length} parts drop, ${pv.raised.length} rise`);
-    const active = await svc.loadModelFile(svc.activeModel()!.version);
+    // Score the reviewed parts with every version (the comparison job), then take the proposal.
+    await scoreReviewed(svc, engine);
+    const proposal = await propose(svc);
+    const chosen = proposal.best ?? svc.activeModel()!.version;
+    if (chosen !== svc.activeModel()!.version) acceptVersion(svc, chosen, 'sim-reviewer', `proposal: ${proposal.reason}`);
+    const active = await svc.loadModelFile(chosen);
 
     // The threshold the product proposes from the reviewed parts (the tuning screen's scores).
-    const honest = (await honestScores(svc, step.version)) ?? new Map<number, number>();
+    const honest = (await honestScores(svc, chosen)) ?? new Map<number, number>();
     const q = svc.queue().filter((x) => x.score !== null && x.verdict?.verdict);
-    const sc = (x: (typeof q)[number]): number => honest.get(x.image.id) ?? x.score!;
+    const activeScores = new Map(scoresFor(svc.db, chosen).map((r) => [r.imageId, r.score]));
+    const sc = (x: (typeof q)[number]): number => honest.get(x.image.id) ?? activeScores.get(x.image.id)!;
     const zm = zeroMissThreshold(
       q.filter((x) => x.verdict!.verdict === 'defect').map(sc),
       q.filter((x) => x.verdict!.verdict === 'good').map(sc),
@@ -234,8 +242,9 @@ async function simulate(root: string, engine: EngineClient): Promise<Record<stri
         refitSeconds,
         learnSeconds,
         proposedThreshold: threshold,
-        preview: { dropped: pv.dropped.length, raised: pv.raised.length, expectedMissAfter: pv.reviewed.after.expectedMiss },
-        versions: { fit: fitted.version, refit: pending > 0 ? beforeLearning.version : null, learn: step.version },
+        preview: { dropped: pv.dropped.length, raised: pv.raised.length, pg0Before: pv.reviewed.before.pg0, pg0AfterOutOfFold: pv.reviewed.after.pg0, expectedMissAfter: pv.reviewed.after.expectedMiss },
+        versions: { fit: fitted.version, refit: pending > 0 ? beforeLearning.version : null, learn: step.version, accepted: chosen },
+        proposal: { best: proposal.best, reason: proposal.reason, rows: proposal.rows.map((r) => ({ version: r.version, label: r.label, pg0: r.pg0, misses: r.misses, defects: r.defects })) },
         seconds: (performance.now() - t0) / 1000,
       },
     };
