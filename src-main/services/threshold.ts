@@ -42,6 +42,7 @@
  */
 import { clopperPearsonUpper } from '../engine/core/holdout';
 import { auroc, prCurve, rocCurve, zeroMiss } from '../engine/core/metrics';
+import type { ExpectedMissInfo } from '../shared/api';
 import { KensaError } from '../shared/errors';
 
 export type PartVerdict = 'good' | 'defect';
@@ -137,23 +138,8 @@ export type ZeroMissResult =
 /** Reviewed defects below which the leave-one-out estimate is marked not reliable. */
 export const EXPECTED_MISS_MIN_DEFECTS = 10;
 
-/** Leave-one-out miss rate of the zero-miss rule (see the module comment). */
-export interface ExpectedMiss {
-  /** Held-out defects that the threshold learnt from the others would pass (score < it). */
-  looMisses: number;
-  /** Reviewed defects (= folds). */
-  defects: number;
-  /** looMisses / defects; null with fewer than 2 defects (a fold without other defects has no threshold). */
-  rate: number | null;
-  /** One-sided 95 % Clopper–Pearson upper limit on the miss rate (1 with fewer than 2 defects). */
-  upper95: number;
-  /** How it was computed, in words. */
-  method: string;
-  /** false below EXPECTED_MISS_MIN_DEFECTS defects. */
-  reliable: boolean;
-  /** Shown verbatim: why it is not reliable, or what it means when it is. */
-  note: string;
-}
+/** Leave-one-out miss rate of the zero-miss rule (see the module comment); the API type, one definition. */
+export type ExpectedMiss = ExpectedMissInfo;
 
 export interface ZeroMissOptions {
   /** Reviewed defects needed before the proposal is trusted (default 3; the project setting minDefectsForZeroMiss). */

@@ -11,17 +11,15 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import sharp from 'sharp';
-import { Rng } from '../../../src-main/engine/core/random';
 import { KensaError } from '../../../src-main/engine/errors';
 import { loadModel, saveModel } from '../../../src-main/engine/model-file';
 import { inMemory, type FitOptions, type FitResult } from '../../../src-main/engine/detectors/pipeline';
 import { fitModel, getDetector, listDetectors, openScorer, refitModel } from '../../../src-main/engine/detectors/registry';
 import { EngineClient } from '../../../src-main/jobs/engine-client';
 import { writeTinyBackbone } from '../../helpers/tiny-backbone';
+import { makePart, writePart } from '../../helpers/parts';
 
 const run = promisify(execFile);
-const SIZE = 96;
 const INPUT = 64;
 
 let dir: string;
@@ -30,29 +28,6 @@ let train: string[];
 let goods: string[];
 let defects: string[];
 
-function makeImage(seed: number, defect?: [number, number, number]): Buffer {
-  const rng = new Rng(seed);
-  const shift = rng.next() * 16 - 8;
-  const raw = Buffer.alloc(SIZE * SIZE * 3);
-  for (let y = 0; y < SIZE; y++)
-    for (let x = 0; x < SIZE; x++) {
-      const base = [70 + x * 0.8 + shift, 60 + y * 0.9 + shift, 110 + (x + y) * 0.3];
-      for (let c = 0; c < 3; c++) {
-        let v = base[c]! + (rng.next() - 0.5) * 16;
-        if (defect) {
-          const [x0, y0, s] = defect;
-          if (x >= x0 && x < x0 + s && y >= y0 && y < y0 + s) v = 250 - (c === 2 ? 40 : 0);
-        }
-        raw[(y * SIZE + x) * 3 + c] = Math.max(0, Math.min(255, Math.round(v)));
-      }
-    }
-  return raw;
-}
-
-async function png(file: string, raw: Buffer): Promise<string> {
-  await sharp(raw, { raw: { width: SIZE, height: SIZE, channels: 3 } }).png().toFile(file);
-  return file;
-}
 
 /** Small settings so every detector fits in about a second on the tiny backbone. */
 const SMALL: Record<string, Record<string, unknown>> = {
@@ -89,10 +64,10 @@ beforeAll(async () => {
   dir = await fs.mkdtemp(path.join(os.tmpdir(), 'kensa-detectors-'));
   tiny = writeTinyBackbone(dir, 1);
   await fs.mkdir(path.join(dir, 'train'), { recursive: true });
-  train = await Promise.all(Array.from({ length: 14 }, (_, i) => png(path.join(dir, 'train', `${i}.png`), makeImage(100 + i))));
-  goods = await Promise.all(Array.from({ length: 4 }, (_, i) => png(path.join(dir, `good_${i}.png`), makeImage(500 + i))));
+  train = await Promise.all(Array.from({ length: 14 }, (_, i) => writePart(path.join(dir, 'train', `${i}.png`), makePart(100 + i))));
+  goods = await Promise.all(Array.from({ length: 4 }, (_, i) => writePart(path.join(dir, `good_${i}.png`), makePart(500 + i))));
   defects = await Promise.all(
-    ([[54, 18, 21], [12, 60, 21], [40, 40, 18], [66, 66, 21]] as [number, number, number][]).map((d, i) => png(path.join(dir, `defect_${i}.png`), makeImage(600 + i, d))),
+    ([[54, 18, 21], [12, 60, 21], [40, 40, 18], [66, 66, 21]] as [number, number, number][]).map((d, i) => writePart(path.join(dir, `defect_${i}.png`), makePart(600 + i, d))),
   );
   for (const d of listDetectors()) fits.set(d.id, await fitModel(train, opts(d.id)));
 }, 300_000);

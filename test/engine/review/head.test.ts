@@ -12,40 +12,20 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import sharp from 'sharp';
-import { Rng } from '../../../src-main/engine/core/random';
 import { inMemory, type FitResult } from '../../../src-main/engine/detectors/pipeline';
 import { fitModel, learnModel, openScorer } from '../../../src-main/engine/detectors/registry';
 import { cellCover, trainingRows, DEFAULT_REVIEW_HEAD, type ReviewedPart } from '../../../src-main/engine/review/head';
 import { maskToInput, type ReviewedFile } from '../../../src-main/engine/review/learn';
 import { KensaError } from '../../../src-main/engine/errors';
 import { writeTinyBackbone } from '../../helpers/tiny-backbone';
+import { makePart, PART_SIZE as SIZE, writePart } from '../../helpers/parts';
 
-const SIZE = 96;
 const INPUT = 64;
 let dir: string;
 let tiny: string;
 let fit: FitResult;
 const square = (i: number): [number, number, number] => [10 + ((i * 23) % 60), 12 + ((i * 37) % 58), 18];
 
-function makeImage(seed: number, defect?: { sq: [number, number, number]; value: number }): Buffer {
-  const rng = new Rng(seed);
-  const shift = rng.next() * 16 - 8;
-  const raw = Buffer.alloc(SIZE * SIZE * 3);
-  for (let y = 0; y < SIZE; y++)
-    for (let x = 0; x < SIZE; x++) {
-      const base = [70 + x * 0.8 + shift, 60 + y * 0.9 + shift, 110 + (x + y) * 0.3];
-      for (let c = 0; c < 3; c++) {
-        let v = base[c]! + (rng.next() - 0.5) * 16;
-        if (defect) {
-          const [x0, y0, s] = defect.sq;
-          if (x >= x0 && x < x0 + s && y >= y0 && y < y0 + s) v = defect.value;
-        }
-        raw[(y * SIZE + x) * 3 + c] = Math.max(0, Math.min(255, Math.round(v)));
-      }
-    }
-  return raw;
-}
 
 function maskOf(sq: [number, number, number]): { width: number; height: number; data: Uint8Array } {
   const data = new Uint8Array(SIZE * SIZE);
@@ -54,28 +34,24 @@ function maskOf(sq: [number, number, number]): { width: number; height: number; 
   return { width: SIZE, height: SIZE, data };
 }
 
-async function png(file: string, raw: Buffer): Promise<string> {
-  await sharp(raw, { raw: { width: SIZE, height: SIZE, channels: 3 } }).png().toFile(file);
-  return file;
-}
 
 const parts: { reviewed: ReviewedFile[]; unseenGood: string[]; unseenBright: string[]; unseenDark: string[] } = { reviewed: [], unseenGood: [], unseenBright: [], unseenDark: [] };
 
 beforeAll(async () => {
   dir = await fs.mkdtemp(path.join(os.tmpdir(), 'kensa-review-head-'));
   tiny = writeTinyBackbone(dir, 1);
-  const train = await Promise.all(Array.from({ length: 14 }, (_, i) => png(path.join(dir, `train_${i}.png`), makeImage(100 + i))));
+  const train = await Promise.all(Array.from({ length: 14 }, (_, i) => writePart(path.join(dir, `train_${i}.png`), makePart(100 + i))));
   fit = await fitModel(train, { backbone: tiny, ep: 'cpu', input: { embedding: { width: INPUT, height: INPUT }, calibrationShare: 0.3 } });
   let id = 1;
-  for (let i = 0; i < 8; i++) parts.reviewed.push({ id: id++, file: await png(path.join(dir, `rg_${i}.png`), makeImage(200 + i)), label: 0, defectType: null, mask: null });
+  for (let i = 0; i < 8; i++) parts.reviewed.push({ id: id++, file: await writePart(path.join(dir, `rg_${i}.png`), makePart(200 + i)), label: 0, defectType: null, mask: null });
   for (let i = 0; i < 8; i++) {
     const sq = square(i);
     // Faint bright squares: the unsupervised detector alone separates them only partly.
-    parts.reviewed.push({ id: id++, file: await png(path.join(dir, `rb_${i}.png`), makeImage(300 + i, { sq, value: 175 })), label: 1, defectType: 'bright', mask: maskOf(sq) });
+    parts.reviewed.push({ id: id++, file: await writePart(path.join(dir, `rb_${i}.png`), makePart(300 + i, { square: sq, value: 175 })), label: 1, defectType: 'bright', mask: maskOf(sq) });
   }
-  for (let i = 0; i < 6; i++) parts.unseenGood.push(await png(path.join(dir, `ug_${i}.png`), makeImage(400 + i)));
-  for (let i = 0; i < 6; i++) parts.unseenBright.push(await png(path.join(dir, `ub_${i}.png`), makeImage(500 + i, { sq: square(i + 3), value: 175 })));
-  for (let i = 0; i < 4; i++) parts.unseenDark.push(await png(path.join(dir, `ud_${i}.png`), makeImage(600 + i, { sq: square(i + 5), value: 15 })));
+  for (let i = 0; i < 6; i++) parts.unseenGood.push(await writePart(path.join(dir, `ug_${i}.png`), makePart(400 + i)));
+  for (let i = 0; i < 6; i++) parts.unseenBright.push(await writePart(path.join(dir, `ub_${i}.png`), makePart(500 + i, { square: square(i + 3), value: 175 })));
+  for (let i = 0; i < 4; i++) parts.unseenDark.push(await writePart(path.join(dir, `ud_${i}.png`), makePart(600 + i, { square: square(i + 5), value: 15 })));
 }, 300_000);
 
 afterAll(async () => {

@@ -7,8 +7,6 @@ import { describe, it, expect, beforeAll, afterAll, vi } from 'vitest';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import sharp from 'sharp';
-import { Rng } from '../../../../src-main/engine/core/random';
 import { DEFAULT_CORESET } from '../../../../src-main/engine/coreset';
 import { KensaError } from '../../../../src-main/engine/errors';
 import { loadModel, saveModel } from '../../../../src-main/engine/model-file';
@@ -23,6 +21,7 @@ import { sqDist } from '../../../helpers/reference';
 import { encodeV1, toV1Header } from '../../../helpers/model-v1';
 import { ort } from '../../../../src-main/engine/ort/session';
 import { TINY_TAPS, writeTinyBackbone } from '../../../helpers/tiny-backbone';
+import { makePart, writePart } from '../../../helpers/parts';
 
 const SIZE = 96; // files are 96×96, the model input is 64×64 (stretch resize: ×2/3)
 const INPUT = 64;
@@ -41,30 +40,6 @@ let train: string[];
 let goodTests: string[];
 let defectTests: string[];
 
-/** Smooth gradient (slightly different per image) + uniform noise, optionally a bright square. */
-function makeImage(seed: number, defect?: [number, number, number]): Buffer {
-  const rng = new Rng(seed);
-  const shift = rng.next() * 16 - 8;
-  const raw = Buffer.alloc(SIZE * SIZE * 3);
-  for (let y = 0; y < SIZE; y++)
-    for (let x = 0; x < SIZE; x++) {
-      const base = [70 + x * 0.8 + shift, 60 + y * 0.9 + shift, 110 + (x + y) * 0.3];
-      for (let c = 0; c < 3; c++) {
-        let v = base[c]! + (rng.next() - 0.5) * 16;
-        if (defect) {
-          const [x0, y0, s] = defect;
-          if (x >= x0 && x < x0 + s && y >= y0 && y < y0 + s) v = 250 - (c === 2 ? 40 : 0);
-        }
-        raw[(y * SIZE + x) * 3 + c] = Math.max(0, Math.min(255, Math.round(v)));
-      }
-    }
-  return raw;
-}
-
-async function writePng(file: string, raw: Buffer): Promise<string> {
-  await sharp(raw, { raw: { width: SIZE, height: SIZE, channels: 3 } }).png().toFile(file);
-  return file;
-}
 
 const fitOpts = (over: Partial<FitOptions> = {}): FitOptions => ({
   backbone: tinyPath,
@@ -129,9 +104,9 @@ beforeAll(async () => {
   otherPath = writeTinyBackbone(dir, 2);
   await fs.mkdir(path.join(dir, 'train', 'good'), { recursive: true });
   await fs.mkdir(path.join(dir, 'test'), { recursive: true });
-  train = await Promise.all(Array.from({ length: 12 }, (_, i) => writePng(path.join(dir, 'train', 'good', `${String(i).padStart(3, '0')}.png`), makeImage(100 + i))));
-  goodTests = await Promise.all(Array.from({ length: 4 }, (_, i) => writePng(path.join(dir, 'test', `good_${i}.png`), makeImage(500 + i))));
-  defectTests = await Promise.all(DEFECTS.map((d, i) => writePng(path.join(dir, 'test', `defect_${i}.png`), makeImage(600 + i, d))));
+  train = await Promise.all(Array.from({ length: 12 }, (_, i) => writePart(path.join(dir, 'train', 'good', `${String(i).padStart(3, '0')}.png`), makePart(100 + i))));
+  goodTests = await Promise.all(Array.from({ length: 4 }, (_, i) => writePart(path.join(dir, 'test', `good_${i}.png`), makePart(500 + i))));
+  defectTests = await Promise.all(DEFECTS.map((d, i) => writePart(path.join(dir, 'test', `defect_${i}.png`), makePart(600 + i, d))));
   fit = await fitModel(train, fitOpts());
   scorer = await openScorer(inMemory(fit), { backbone: tinyPath, ep: 'cpu' });
 });
@@ -524,7 +499,7 @@ describe('refitModel (PatchCore: reviewed good parts join the bank)', () => {
   let extra: string[];
   beforeAll(async () => {
     await fs.mkdir(path.join(dir, 'reviewed'), { recursive: true });
-    extra = await Promise.all(Array.from({ length: 3 }, (_, i) => writePng(path.join(dir, 'reviewed', `fa_${i}.png`), makeImage(700 + i))));
+    extra = await Promise.all(Array.from({ length: 3 }, (_, i) => writePart(path.join(dir, 'reviewed', `fa_${i}.png`), makePart(700 + i))));
   });
   // tinyPath is set in beforeAll: read it when a test runs.
   const refitOpts = (): { backbone: string; ep: 'cpu' } => ({ backbone: tinyPath, ep: 'cpu' });
