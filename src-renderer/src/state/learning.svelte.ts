@@ -3,10 +3,10 @@
  * when the learn job finishes or on request for any 'learn' version, and the cross-validated
  * proposal among the ready versions (`models.propose`). Accepting either is `models.accept`
  * (audited 'activate', with a reason) through `project.accept`.
- * Proposal loads coalesce like the comparison's: one asked for in flight runs once more after.
  */
 import type { LearnPreview, ModelProposal } from '../../../src-main/shared/api';
 import { api } from '../lib/api';
+import { Reloadable } from './reloadable.svelte';
 
 export class LearnPreviewState {
   /** The learning step whose preview is open (null: closed). */
@@ -39,36 +39,9 @@ export class LearnPreviewState {
   }
 }
 
-export class ProposalState {
-  data = $state.raw<ModelProposal | null>(null);
-  loading = $state(false);
-  error = $state<unknown>(null);
-  private again = false;
-
-  async load(): Promise<void> {
-    if (this.loading) {
-      this.again = true;
-      return;
-    }
-    this.loading = true;
-    try {
-      do {
-        this.again = false;
-        try {
-          this.data = await api.models.propose();
-          this.error = null;
-        } catch (e) {
-          this.error = e;
-        }
-      } while (this.again);
-    } finally {
-      this.loading = false;
-    }
-  }
-
-  reset(): void {
-    this.data = null;
-    this.error = null;
+export class ProposalState extends Reloadable<ModelProposal> {
+  constructor() {
+    super(() => api.models.propose());
   }
 }
 
