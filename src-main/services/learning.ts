@@ -49,7 +49,9 @@ export async function learn(svc: ProjectService, engine: Engine, actor: string, 
   const parentFile = await svc.loadModelFile(parent.version);
   backupDb(svc.db, path.join(svc.dir, DB_FILE), `before-learning-on-v${parent.version}`);
   const parts = reviewedParts(svc);
-  const folds = defects.length >= 2 ? stratifiedFolds(parts, Math.min(FOLDS, defects.length), FOLD_SEED) : [];
+  const goods = verdicts.length - defects.length;
+  const nFolds = Math.min(FOLDS, defects.length, goods);
+  const folds = nFolds >= 2 ? stratifiedFolds(parts, nFolds, FOLD_SEED) : [];
   const reviewed = verdicts.map((v) => {
     const img = getImage(svc.db, v.imageId)!;
     let mask = null;

@@ -134,9 +134,9 @@ export async function learnFromReview(detector: AnyDetector, parent: LoadedModel
     const heldIdx = parts.map((_, i) => i).filter((i) => held.has(ids[i]!));
     if (heldIdx.length === 0) continue;
     const sub = trainIdx.map((i) => parts[i]!);
-    if (!sub.some((p) => p.label === 1) || !sub.some((p) => p.label === 0)) {
-      throw new KensaError('CONFLICT', `fold ${k + 1} leaves no reviewed defect or no good part to learn from: review more parts`);
-    }
+    // A fold whose complement lacks a defect or a good part cannot train a head: its parts get
+    // no out-of-fold score (the caller sees fewer out-of-fold scores than reviewed parts).
+    if (!sub.some((p) => p.label === 1) || !sub.some((p) => p.label === 0)) continue;
     const fit = await train(sub, `learn fold ${k + 1}/${folds.length}`);
     const foldModel: LoadedModel = { header: { ...h, review: fit.info }, arrays: { ...baseArrays, ...fit.arrays }, file: `${parent.file}#fold${k + 1}` };
     const mapStep = await MapRunner.create(h.config, h.features.grid, ep);
