@@ -19,6 +19,11 @@
 #      everything but the desktop window works (CLI, engine, tests, build);
 #    - without it, a plain `npm ci` is tried first, and if it fails the install is retried
 #      with both skips, so setup still succeeds (and says so).
+# 3. better-sqlite3 for Electron (scripts/build-electron-sqlite.mjs), only where the Electron
+#    binary is installed: a separate build in native/electron/better_sqlite3.node (a prebuilt
+#    binary, else node-gyp against Electron's headers), checked by loading it in Electron. The
+#    Node build under node_modules (CLI, web host, tests) stays as it is. Without the binary
+#    this step says so in one line and is skipped.
 # Never runs electron-rebuild / electron-builder install-app-deps: run here, they delete or
 # mislabel better-sqlite3's native build (see ../shared/ENVIRONMENT.md).
 set -euo pipefail
@@ -77,6 +82,16 @@ install_npm_packages() {
   want_stamp >"$stamp"
 }
 
+# ---- 3. better-sqlite3 for Electron ---------------------------------------------------------
+build_electron_sqlite() {
+  local args=()
+  ((force == 1)) && args+=(--force)
+  if ! node scripts/build-electron-sqlite.mjs ${args[@]+"${args[@]}"}; then
+    log "WARNING: the desktop app will not open projects until better-sqlite3 is built for Electron: run npm run setup again with internet access"
+  fi
+}
+
 install_system_packages
 install_npm_packages
+build_electron_sqlite
 log "done"

@@ -11,27 +11,15 @@
 // 127.0.0.1), which prints its `Kensa workstation: http://127.0.0.1:<port>/?token=…` URL.
 // `npm start -- --project DIR [--port N]` passes those options to either.
 //
-// Never runs electron-rebuild / electron-builder install-app-deps: on a machine without the
-// Electron binary they delete or mislabel better-sqlite3's native build (../shared/
-// ENVIRONMENT.md). TODO: when the main process starts opening the database, rebuild
-// better-sqlite3 for Electron's ABI here, into a separate copy, and only when the Electron
-// binary is present, so the Node build that the CLI and tests use stays intact.
+// The main process opens the project database with the Electron build of better-sqlite3
+// (native/electron/better_sqlite3.node, made by `npm run setup`); when it is missing or was
+// made for another Electron version, this builds it first (scripts/build-electron-sqlite.mjs:
+// a separate copy, the Node build under node_modules stays intact). If that fails (offline)
+// the window still opens and says how to fix it (About box, and on opening a project).
+// Never runs electron-rebuild / electron-builder install-app-deps (../shared/ENVIRONMENT.md).
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const electronPkg = path.join(root, 'node_modules', 'electron');
-
-/** The Electron executable that electron's postinstall downloaded, or null. */
-function electronBinary() {
-  const dist = path.join(electronPkg, 'dist');
-  const pathFile = path.join(electronPkg, 'path.txt');
-  if (!existsSync(dist) || !existsSync(pathFile)) return null;
-  const binary = path.join(dist, readFileSync(pathFile, 'utf8').trim());
-  return existsSync(binary) ? binary : null;
-}
+import { electronBinary, electronSqliteUpToDate, root } from './electron-env.mjs';
 
 /** Runs `command args` with our stdio, forwards Ctrl-C/SIGTERM to it, and exits with its status. */
 function run(command, args) {
@@ -45,6 +33,9 @@ if (!electron) {
   console.log('Kensa: the Electron binary is not installed here (node_modules/electron/dist); starting the browser workstation (loopback web host) instead');
   run(process.execPath, [path.join(root, 'bin', 'kensa-host.mjs'), ...process.argv.slice(2)]);
 } else {
+  if (!electronSqliteUpToDate()) {
+    spawnSync(process.execPath, [path.join(root, 'scripts', 'build-electron-sqlite.mjs')], { cwd: root, stdio: 'inherit' });
+  }
   const build = spawnSync(process.execPath, [path.join(root, 'node_modules', 'electron-vite', 'bin', 'electron-vite.js'), 'build'], {
     cwd: root,
     stdio: 'inherit',

@@ -13,16 +13,25 @@
  * - the page talks to main only through the preload's `window.kensa` object;
  * - navigation away from the app's own page, new windows and <webview> are refused;
  * - every permission request (camera, notifications, ...) is denied;
- * - the renderer ships a strict Content-Security-Policy (src-renderer/index.html).
+ * - the renderer ships a strict Content-Security-Policy (src-renderer/index.html);
+ * - the built renderer is served from the app's own `kensa://app/` protocol (standard +
+ *   secure), only files inside out/renderer, never file:// (./app-protocol).
+ *
+ * The project database is opened with the Electron build of better-sqlite3
+ * (native/electron/better_sqlite3.node, made by `npm run setup`; resources/native/ when
+ * packaged): ./native-binding chooses it and the store receives it as `nativeBinding`.
  */
-import { app, BrowserWindow, dialog, session, type WebContents } from 'electron';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { app, BrowserWindow, dialog, protocol, session, shell, type WebContents } from 'electron';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, realpath, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { registerIpc } from '../ipc/handlers';
 import { isTrustedSender, type ExpectedPage } from '../ipc/trusted-sender';
 import { createWorkstation, type Workstation } from '../services/workstation';
+import { APP_HOST, APP_INDEX_URL, APP_SCHEME, isInside, resolveAppRequest } from './app-protocol';
+import { chooseNativeBinding } from './native-binding';
 import { secureWebPreferences } from './security';
 
 /** Dev server URL that `electron-vite dev` provides; unset in built apps. */
@@ -30,10 +39,29 @@ const devServerUrl = !app.isPackaged ? process.env['ELECTRON_RENDERER_URL'] : un
 
 /** Built files, relative to this bundle (out/main/main.js). */
 const preloadPath = fileURLToPath(new URL('../preload/index.cjs', import.meta.url));
-const rendererIndex = fileURLToPath(new URL('../renderer/index.html', import.meta.url));
+const rendererDir = fileURLToPath(new URL('../renderer/', import.meta.url));
 
-/** The app's own page: the dev server's origin in development, else the built file. */
-const appPage: ExpectedPage = devServerUrl ? { devOrigin: new URL(devServerUrl).origin } : { file: rendererIndex };
+/** The app's own page: the dev server's origin in development, else kensa://app/index.html. */
+const appPage: ExpectedPage = devServerUrl ? { devOrigin: new URL(devServerUrl).origin } : { appUrl: APP_INDEX_URL };
+
+// kensa:// behaves like https for the page (standard: relative URLs and an origin, so the
+// CSP's 'self' means kensa://app; secure: a secure context). Must run before `ready`.
+protocol.registerSchemesAsPrivileged([{ scheme: APP_SCHEME, privileges: { standard: true, secure: true, supportFetchAPI: true } }]);
+
+/** Serves kensa://app/<path> from out/renderer only (traversal and symlinks out refused). */
+async function serveAppRequest(request: Request): Promise<Response> {
+  const r = resolveAppRequest(request.url, rendererDir);
+  if (!r.ok) return new Response(r.reason, { status: r.status, headers: { 'content-type': 'text/plain' } });
+  try {
+    // Symlinks must not lead out (an asar archive holds none, and realpath is not asar-aware).
+    const real = rendererDir.includes('.asar') ? r.file : await realpath(r.file);
+    if (!rendererDir.includes('.asar') && !isInside(real, await realpath(rendererDir))) return new Response('outside the renderer folder', { status: 403 });
+    const body = await readFile(real);
+    return new Response(body, { status: 200, headers: { 'content-type': r.mime, 'x-content-type-options': 'nosniff' } });
+  } catch {
+    return new Response('not found', { status: 404, headers: { 'content-type': 'text/plain' } });
+  }
+}
 
 /** True when `target` is the app's own page (same dev-server origin, or the same file). */
 function isAppUrl(target: string): boolean {
@@ -106,7 +134,7 @@ function createWindow(): BrowserWindow {
   });
   mainWindow = win;
   if (devServerUrl) void win.loadURL(devServerUrl);
-  else void win.loadFile(rendererIndex);
+  else void win.loadURL(APP_INDEX_URL);
   return win;
 }
 
@@ -155,11 +183,40 @@ if (!app.requestSingleInstanceLock()) {
       // Deny every permission request and check: the workstation needs none of them.
       session.defaultSession.setPermissionRequestHandler((_contents, _permission, callback) => callback(false));
       session.defaultSession.setPermissionCheckHandler(() => false);
+      // The renderer's own protocol (host `app` only).
+      protocol.handle(APP_SCHEME, (request) =>
+        new URL(request.url).host === APP_HOST ? serveAppRequest(request) : Promise.resolve(new Response('unknown host', { status: 403 })),
+      );
+
+      // better-sqlite3 for Electron's ABI (see ./native-binding); the label shows in the About box.
+      const sqlite = chooseNativeBinding({
+        electronVersion: process.versions.electron,
+        packaged: app.isPackaged,
+        appRoot: app.getAppPath(),
+        resourcesPath: process.resourcesPath,
+        exists: existsSync,
+      });
+      if (sqlite.missing) console.error(`Kensa: ${sqlite.missing}`);
+
+      // The backbone manifest (resources/backbones.json) lies beside package.json; the bundled
+      // main cannot find it relative to its own file. Packaged, it is unpacked from the asar
+      // (electron-builder.json asarUnpack) so the engine's worker thread reads a plain file.
+      process.env['KENSA_RESOURCES_DIR'] ??= app.isPackaged
+        ? path.join(process.resourcesPath, 'app.asar.unpacked', 'resources')
+        : path.join(app.getAppPath(), 'resources');
 
       const projectDir = projectArg(process.argv);
       // Settings live where the browser workstation keeps them too (KENSA_CONFIG_DIR, else
       // ~/.config/kensa), so both shells share the reviewer name and recent projects.
-      workstation = await createWorkstation({ shell: 'electron', printPdf, pickFolder, ...(projectDir ? { projectDir } : {}) });
+      workstation = await createWorkstation({
+        shell: 'electron',
+        printPdf,
+        pickFolder,
+        // The workstation has already checked that the file lies inside the open project.
+        showInFolder: (file) => shell.showItemInFolder(file),
+        sqlite,
+        ...(projectDir ? { projectDir } : {}),
+      });
       unregisterIpc = registerIpc(workstation, () => mainWindow, appPage);
 
       createWindow();

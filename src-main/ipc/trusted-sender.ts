@@ -12,6 +12,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export interface ExpectedPage {
+  /**
+   * The page on the app's own `kensa://` protocol (`kensa://app/index.html`, see
+   * src-main/app/app-protocol.ts): the built renderer as the desktop window loads it.
+   */
+  appUrl?: string;
   /** Absolute path of the built renderer page (out/renderer/index.html). */
   file?: string;
   /** Origin of the dev server (`http://127.0.0.1:5173`), in development only. */
@@ -38,6 +43,27 @@ export function isTrustedSender(frameUrl: string, expected: ExpectedPage): boole
       url.origin === dev.origin &&
       url.username === '' &&
       url.password === ''
+    ) {
+      return true;
+    }
+  }
+  if (expected.appUrl) {
+    let app: URL | null;
+    try {
+      app = new URL(expected.appUrl);
+    } catch {
+      app = null;
+    }
+    if (
+      app &&
+      app.protocol !== 'file:' &&
+      app.protocol !== 'http:' &&
+      app.protocol !== 'https:' &&
+      url.protocol === app.protocol &&
+      url.host === app.host &&
+      url.username === '' &&
+      url.password === '' &&
+      (url.pathname === app.pathname || url.pathname === '/')
     ) {
       return true;
     }

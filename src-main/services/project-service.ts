@@ -51,6 +51,7 @@ import {
   listImages,
   listModels,
   openProjectDb,
+  type OpenOptions,
   putScores,
   recordImportErrors,
   recordVerdict,
@@ -132,10 +133,10 @@ export class ProjectService {
   ) {}
 
   /** Creates the project folder and database (or opens an existing one with that name). */
-  static async create(dir: string, name: string, actor: string): Promise<ProjectService> {
+  static async create(dir: string, name: string, actor: string, dbOptions: OpenOptions = {}): Promise<ProjectService> {
     const abs = path.resolve(dir);
     await mkdir(abs, { recursive: true });
-    const db = openProjectDb(path.join(abs, DB_FILE));
+    const db = openProjectDb(path.join(abs, DB_FILE), dbOptions);
     try {
       initProject(db, name, actor);
     } catch (e) {
@@ -145,11 +146,12 @@ export class ProjectService {
     return new ProjectService(abs, db);
   }
 
-  static open(dir: string): ProjectService {
+  /** `dbOptions`: e.g. the Electron build of better-sqlite3 (`nativeBinding`), from the app layer. */
+  static open(dir: string, dbOptions: OpenOptions = {}): ProjectService {
     const abs = path.resolve(dir);
     const file = path.join(abs, DB_FILE);
     if (!existsSync(file)) throw new KensaError('NOT_FOUND', `${abs} is not a Kensa project (no ${DB_FILE})`, { file: abs });
-    const db = openProjectDb(file);
+    const db = openProjectDb(file, dbOptions);
     requireProject(db);
     return new ProjectService(abs, db);
   }

@@ -86,6 +86,14 @@ export function validateArgs<M extends ApiMethod>(method: M, raw: unknown): Args
       const title = str(m, o, 'title', { optional: true, max: 200 });
       return (title === undefined ? {} : { title }) as ArgsOf<M>;
     }
+    case 'app.downloadBackbone': {
+      only(m, o, ['id']);
+      const id = str(m, o, 'id', { optional: true, max: 100 });
+      return (id === undefined ? {} : { id }) as ArgsOf<M>;
+    }
+    case 'app.showInFolder':
+      only(m, o, ['path']);
+      return { path: str(m, o, 'path', { max: 4096 })! } as ArgsOf<M>;
     case 'projects.create':
       only(m, o, ['dir', 'name']);
       return { dir: str(m, o, 'dir')!, name: str(m, o, 'name', { max: 200 })!.trim() } as ArgsOf<M>;

@@ -10,11 +10,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, realpath, rename, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
-import { loadManifest, resolveBackbonePath } from '../engine/backbone/backbone';
+import { downloadBackbone, loadManifest, resolveBackbonePath } from '../engine/backbone/backbone';
 import { fitWithin } from '../engine/imaging/heatmap';
 import { loadImage } from '../engine/imaging/load';
 import { readMapPng } from '../engine/imaging/mapfile';
@@ -45,6 +45,7 @@ import { acceptVersion, honestScores, learn, learnPreview, propose } from './lea
 import { exportReport } from './report';
 import { bandStats, tuningStats } from './threshold';
 import { writeDemoImages } from './demo';
+import type { OpenOptions } from '../store/index';
 import { mapScaleMax, ProjectService, type Engine, type QueueItem } from './project-service';
 import { validateArgs } from './validate';
 
@@ -64,6 +65,14 @@ export interface WorkstationOptions {
   printPdf?: (html: string) => Promise<Uint8Array>;
   /** The native folder dialog (Electron); absent in a browser, where paths are typed. */
   pickFolder?: (title: string) => Promise<string | null>;
+  /** Reveals a file in the system's file manager (Electron's shell module, injected by the app layer); absent in a browser. */
+  showInFolder?: (file: string) => void;
+  /**
+   * The better-sqlite3 native build the project database is opened with (the app layer
+   * chooses it: the Electron build inside Electron, else the default Node build), and the
+   * label shown in the About box. `missing`: the Electron build is absent; a failed open says so.
+   */
+  sqlite?: { nativeBinding?: string; label: string; missing?: string };
 }
 
 interface Settings {
@@ -94,13 +103,29 @@ class WorkstationImpl implements Workstation {
   private lastEp: string | null = null;
   private readonly handlers: Handlers;
 
-  constructor(
-    private readonly shell: 'electron' | 'browser',
-    private readonly configDir: string,
-    private readonly printPdf?: (html: string) => Promise<Uint8Array>,
-    private readonly pickFolder?: (title: string) => Promise<string | null>,
-  ) {
+  private readonly shell: 'electron' | 'browser';
+  private readonly configDir: string;
+  private readonly printPdf: ((html: string) => Promise<Uint8Array>) | undefined;
+  private readonly pickFolder: ((title: string) => Promise<string | null>) | undefined;
+  private readonly showInFolder: ((file: string) => void) | undefined;
+  private readonly sqlite: { nativeBinding?: string; label: string; missing?: string };
+
+  constructor(opts: WorkstationOptions) {
+    this.shell = opts.shell;
+    this.configDir = opts.configDir ?? configDirDefault();
+    this.printPdf = opts.printPdf;
+    this.pickFolder = opts.pickFolder;
+    this.showInFolder = opts.showInFolder;
+    this.sqlite = opts.sqlite ?? { label: 'node' };
     this.handlers = this.makeHandlers();
+  }
+
+  /** Options for opening the project database: the native build chosen by the app layer. */
+  private dbOptions(): OpenOptions {
+    return {
+      ...(this.sqlite.nativeBinding ? { nativeBinding: this.sqlite.nativeBinding } : {}),
+      ...(this.sqlite.missing ? { nativeBindingHint: this.sqlite.missing } : {}),
+    };
   }
 
   async init(projectDir?: string): Promise<void> {
@@ -172,7 +197,7 @@ class WorkstationImpl implements Workstation {
 
   private async openProject(dir: string, create?: string): Promise<ProjectState> {
     if (this.job) throw new KensaError('CONFLICT', 'a job is running: wait for it or cancel it before switching projects');
-    const next = create !== undefined ? await ProjectService.create(dir, create, this.settings.reviewer ?? 'kensa') : ProjectService.open(dir);
+    const next = create !== undefined ? await ProjectService.create(dir, create, this.settings.reviewer ?? 'kensa', this.dbOptions()) : ProjectService.open(dir, this.dbOptions());
     this.project?.close();
     this.project = next;
     const name = this.state().name;
@@ -353,6 +378,37 @@ class WorkstationImpl implements Workstation {
       'app.pickFolder': async ({ title }) => {
         if (!this.pickFolder) throw new KensaError('NOT_FOUND', 'no folder dialog in the browser: type the folder path');
         return { path: await this.pickFolder(title ?? 'Choose a folder') };
+      },
+      'app.downloadBackbone': async ({ id }) => {
+        const manifest = loadManifest();
+        const chosen = id ?? manifest.default.find((d) => manifest.backbones.some((b) => b.id === d && b.url)) ?? manifest.backbones.find((b) => b.url)?.id;
+        if (!chosen) throw new KensaError('BACKBONE_NOT_FOUND', 'no backbone in the manifest can be downloaded: place an .onnx file in the models folder');
+        await downloadBackbone(chosen);
+        return this.info();
+      },
+      'app.showInFolder': async ({ path: target }) => {
+        const p = this.need();
+        const abs = path.resolve(p.dir, target);
+        const rel = path.relative(p.dir, abs);
+        if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel)) {
+          throw new KensaError('INVALID_ARGUMENT', `only files inside the open project's folder can be shown (${p.dir})`, { file: abs });
+        }
+        // Symlinks must not lead out of the project either.
+        let real: string;
+        try {
+          real = await realpath(abs);
+        } catch {
+          throw new KensaError('NOT_FOUND', `${abs} does not exist`, { file: abs });
+        }
+        const realRel = path.relative(await realpath(p.dir), real);
+        if (realRel === '' || realRel.startsWith('..') || path.isAbsolute(realRel)) {
+          throw new KensaError('INVALID_ARGUMENT', `only files inside the open project's folder can be shown (${p.dir})`, { file: abs });
+        }
+        if (!this.showInFolder) {
+          return { shown: false, path: abs, message: `the browser cannot open a file manager: the file is at ${abs}` };
+        }
+        this.showInFolder(abs);
+        return { shown: true, path: abs, message: null };
       },
       'projects.create': async ({ dir, name }) => {
         if (existsSync(path.join(path.resolve(dir), 'kensa.db'))) throw new KensaError('CONFLICT', `${path.resolve(dir)} already holds a Kensa project: open it instead`);
@@ -716,6 +772,7 @@ class WorkstationImpl implements Workstation {
       ep: active?.ep ?? this.lastEp,
       recent: this.settings.recent,
       shell: this.shell,
+      nativeBinding: this.sqlite.label,
       backbones,
       detectors: listDetectors().map((d) => ({ id: d.id, title: d.title, summary: d.summary, trains: d.trains, canRefit: d.canRefit })),
     };
@@ -723,7 +780,7 @@ class WorkstationImpl implements Workstation {
 }
 
 export async function createWorkstation(opts: WorkstationOptions): Promise<Workstation> {
-  const w = new WorkstationImpl(opts.shell, opts.configDir ?? configDirDefault(), opts.printPdf, opts.pickFolder);
+  const w = new WorkstationImpl(opts);
   await w.init(opts.projectDir);
   return w;
 }

@@ -31,6 +31,12 @@ export interface AppInfo {
   recent: { dir: string; name: string; openedAt: string }[];
   /** Where the renderer runs: inside Electron or in a browser through the loopback host. */
   shell: 'electron' | 'browser';
+  /**
+   * The better-sqlite3 native build the project database uses: 'node' (CLI, web host, tests),
+   * 'electron' (the desktop app's own build), or 'electron (missing: FILE)' when the desktop
+   * app has none (run `npm run setup` again with internet access).
+   */
+  nativeBinding: string;
   /** Backbones this machine can use (found on disk), default first. */
   backbones: { id: string; file: string }[];
   /** The detectors a fit can use, the default (patchcore) first. */
@@ -385,6 +391,17 @@ export interface ApiMethods {
   'app.setReviewer': { args: { name: string }; result: AppInfo };
   /** The native folder dialog (Electron only; in a browser the path is typed). null = cancelled. */
   'app.pickFolder': { args: { title?: string }; result: { path: string | null } };
+  /**
+   * Shows a file (an export) in the system's file manager. Only paths inside the open
+   * project's folder. In a browser nothing opens: `shown` is false and `message` gives the path.
+   */
+  'app.showInFolder': { args: { path: string }; result: { shown: boolean; path: string; message: string | null } };
+  /**
+   * Downloads a backbone from the manifest (default: the first downloadable default) into the
+   * user models folder, checking its sha256 (backbones are not bundled with the app). Offline,
+   * the error says where to put a file fetched elsewhere. Answers the refreshed AppInfo.
+   */
+  'app.downloadBackbone': { args: { id?: string }; result: AppInfo };
 
   'projects.create': { args: { dir: string; name: string }; result: ProjectState };
   'projects.open': { args: { dir: string }; result: ProjectState };
@@ -457,6 +474,8 @@ export const API_METHODS = [
   'app.info',
   'app.setReviewer',
   'app.pickFolder',
+  'app.showInFolder',
+  'app.downloadBackbone',
   'projects.create',
   'projects.open',
   'projects.createDemo',

@@ -36,6 +36,8 @@ export type KensaErrorCode =
   | 'STORE_VERSION'
   | 'STORE_CORRUPT'
   | 'STORE_BUSY'
+  /** better-sqlite3's native build does not fit this runtime (Electron without its own build). */
+  | 'STORE_NATIVE'
   | 'NOT_FOUND'
   | 'CONFLICT'
   | 'AUDIT_BROKEN';

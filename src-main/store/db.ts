@@ -28,6 +28,13 @@ export type Db = Database.Database;
 export interface OpenOptions {
   /** Open without writing anything: no migrations, no journal-mode change. */
   readonly?: boolean;
+  /**
+   * better-sqlite3's `nativeBinding`: the native build to load (the Electron build inside the
+   * desktop app, passed in by the app layer); default: the Node build under node_modules.
+   */
+  nativeBinding?: string;
+  /** Message for a native build that does not fit this runtime (the app layer knows the fix). */
+  nativeBindingHint?: string;
 }
 
 export const BUSY_TIMEOUT_MS = 5000;
@@ -38,8 +45,12 @@ export function openProjectDb(file: string, opts: OpenOptions = {}): Db {
   if (readonly && !existsSync(file)) throw new KensaError('NOT_FOUND', `project database not found: ${file}`, { file });
   let db: Db;
   try {
-    db = new Database(file, { readonly, fileMustExist: readonly });
+    db = new Database(file, { readonly, fileMustExist: readonly, ...(opts.nativeBinding ? { nativeBinding: opts.nativeBinding } : {}) });
   } catch (e) {
+    if (isAbiMismatch(e)) {
+      const detail = e instanceof Error ? e.message.split('\n')[0] : String(e);
+      throw new KensaError('STORE_NATIVE', `${opts.nativeBindingHint ?? 'the better-sqlite3 native build does not match this runtime: run `npm run setup` again'} (${detail})`, { file, cause: e });
+    }
     throw toStoreError(e, file);
   }
   try {
@@ -81,6 +92,14 @@ export function openProjectDb(file: string, opts: OpenOptions = {}): Db {
     db.close();
     throw toStoreError(e, file);
   }
+}
+
+/** The error a native module built for another runtime's ABI (Node vs Electron) throws on load. */
+function isAbiMismatch(e: unknown): boolean {
+  const code = (e as { code?: unknown } | null)?.code;
+  if (code === 'ERR_DLOPEN_FAILED' || code === 'MODULE_NOT_FOUND') return true;
+  const m = e instanceof Error ? e.message : '';
+  return /NODE_MODULE_VERSION|compiled against a different Node\.js version|Could not locate the bindings file|invalid ELF header|not a valid Win32 application/.test(m);
 }
 
 export function closeProjectDb(db: Db): void {

@@ -47,11 +47,39 @@ describe('Electron security settings', () => {
     expect(main).toContain("'will-attach-webview'");
   });
 
+  it('the window loads the renderer from kensa://, registered standard + secure before ready, never file://', () => {
+    const main = read('src-main/app/main.ts');
+    expect(main).toContain('win.loadURL(APP_INDEX_URL)');
+    expect(main).not.toMatch(/loadFile\(renderer|rendererIndex/);
+    expect(main).toMatch(/registerSchemesAsPrivileged\(\[\{ scheme: APP_SCHEME, privileges: \{ standard: true, secure: true/);
+    expect(main).toContain('protocol.handle(APP_SCHEME');
+    expect(main).toContain('resolveAppRequest(request.url, rendererDir)');
+    expect(main).toContain('appUrl: APP_INDEX_URL');
+    // Registered at module top level (before app.whenReady), as Electron requires.
+    expect(main.indexOf('registerSchemesAsPrivileged')).toBeLessThan(main.indexOf('.whenReady()'));
+  });
+
   it('the packaged app is built with the fuses in FUSES', () => {
-    const cfg = JSON.parse(read('electron-builder.json')) as { electronFuses: Record<string, boolean>; npmRebuild: boolean; asar: boolean };
+    const cfg = JSON.parse(read('electron-builder.json')) as {
+      electronFuses: Record<string, boolean>;
+      npmRebuild: boolean;
+      asar: boolean;
+      extraResources: { from: string; to: string }[];
+      files: string[];
+      linux: { target: string[] };
+      win: { target: string[] };
+      mac: { target: string[] };
+    };
     expect(cfg.electronFuses).toEqual(FUSES);
     expect(cfg.asar).toBe(true);
-    expect(cfg.npmRebuild).toBe(false); // see ENVIRONMENT.md: never rebuild natives in place
+    // ENVIRONMENT.md: never rebuild natives in place; scripts/package.mjs builds better-sqlite3
+    // for Electron in a copy and extraResources ships it (src-main/app/native-binding.ts).
+    expect(cfg.npmRebuild).toBe(false);
+    expect(cfg.extraResources).toContainEqual({ from: 'native/electron/better_sqlite3.node', to: 'native/better_sqlite3.node' });
+    expect(cfg.files).toContain('!**/*.onnx'); // backbones are downloaded, never bundled
+    expect(cfg.linux.target).toEqual(['AppImage', 'deb']);
+    expect(cfg.win.target).toEqual(['nsis']);
+    expect(cfg.mac.target).toEqual(['dmg']);
   });
 
   it('the renderer ships a strict CSP: own scripts only, no eval, no remote content', () => {
@@ -68,6 +96,8 @@ describe('Electron security settings', () => {
     for (const f of [...sources('src-main'), ...sources('src-renderer/src')]) {
       const text = read(f);
       expect(text, f).not.toMatch(/shell\.openExternal|@electron\/remote|enableRemoteModule/);
+      // shell.showItemInFolder only in the app layer, behind the workstation's project-folder check.
+      if (!f.startsWith(path.join('src-main', 'app'))) expect(text, f).not.toMatch(/showItemInFolder/);
       expect(text, f).not.toMatch(/exposeInMainWorld\([^)]*ipcRenderer\s*\)/);
       expect(text, f).not.toMatch(/loadURL\(\s*['"`]https?:/);
     }

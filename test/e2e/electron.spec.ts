@@ -1,6 +1,8 @@
 /**
  * The desktop app end to end (Playwright's Electron support): launch → a window titled
- * "Kensa…" → `window.kensa.app.info({})` answers over IPC with an ok envelope.
+ * "Kensa…" on kensa://app/ → `window.kensa.app.info({})` answers over IPC with an ok
+ * envelope naming the Electron build of better-sqlite3. The longer desktop run (sample
+ * project, fit, score, verdict, PDF report) is `npm run smoke:electron`.
  *
  * Runs wherever the Electron binary is installed (`require('electron')` returns the path of
  * an executable that exists). Installs made with ELECTRON_SKIP_BINARY_DOWNLOAD=1 (machines
@@ -62,12 +64,18 @@ test.describe('Electron app', () => {
     try {
       const win = await app.firstWindow();
       await expect(win).toHaveTitle(/^Kensa/);
+      // Served from the app's own protocol, not file:// (SECURITY.md item 18).
+      expect(win.url()).toMatch(/^kensa:\/\/app\//);
 
       const result = await win.evaluate(async () => {
         const kensa = (globalThis as unknown as { kensa: KensaApi }).kensa;
         return kensa.app.info({});
       });
-      expect(result).toMatchObject({ ok: true, value: { version: KENSA_VERSION, shell: 'electron' } } satisfies { ok: true; value: Partial<AppInfo> });
+      // The database uses the Electron build of better-sqlite3 (native/electron, from npm run setup).
+      expect(result).toMatchObject({ ok: true, value: { version: KENSA_VERSION, shell: 'electron', nativeBinding: 'electron' } } satisfies {
+        ok: true;
+        value: Partial<AppInfo>;
+      });
 
       // The bridge is one frozen, namespaced object of functions: no raw IPC, no Node.
       const shape = await win.evaluate(() => {

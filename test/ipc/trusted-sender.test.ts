@@ -66,3 +66,27 @@ describe('isTrustedSender', () => {
     expect(isTrustedSender('null', { devOrigin: 'null' })).toBe(false);
   });
 });
+
+describe('isTrustedSender with the kensa:// protocol', () => {
+  const appUrl = 'kensa://app/index.html';
+  it('trusts the app page on its own protocol, with or without a query or hash', () => {
+    expect(isTrustedSender('kensa://app/index.html', { appUrl })).toBe(true);
+    expect(isTrustedSender('kensa://app/index.html?view=review#x', { appUrl })).toBe(true);
+    expect(isTrustedSender('kensa://app/', { appUrl })).toBe(true);
+  });
+  it('refuses other hosts, other pages, credentials, other schemes and the file:// page', () => {
+    for (const u of [
+      'kensa://evil/index.html',
+      'kensa://app/other.html',
+      'kensa://user:pw@app/index.html',
+      'kensa://app:8080/index.html',
+      'http://app/index.html',
+      'kensaa://app/index.html',
+      fileUrl,
+      'about:blank',
+      'garbage',
+    ]) {
+      expect(isTrustedSender(u, { appUrl }), u).toBe(false);
+    }
+  });
+});

@@ -80,6 +80,12 @@ export class AppState {
   }
 
   /** Refreshes the workstation info (recent projects) without touching the view. */
+  /** Downloads a backbone (checksummed; the manifest's first downloadable default) and refreshes the info. */
+  async downloadBackbone(): Promise<AppInfo> {
+    this.info = await api.app.downloadBackbone({});
+    return this.info;
+  }
+
   async refreshInfo(): Promise<void> {
     try {
       this.info = await api.app.info();

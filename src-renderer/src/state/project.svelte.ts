@@ -83,6 +83,11 @@ export class ProjectStore {
     return api.regions.export();
   }
 
+  /** Shows an exported file/folder (inside the project) in the file manager; in a browser, says where it is. */
+  showInFolder(path: string): Promise<{ shown: boolean; path: string; message: string | null }> {
+    return api.app.showInFolder({ path });
+  }
+
   /** Makes a version active because a person accepted it (a learning step, a proposal): audited 'activate'. */
   async accept(version: number, reason: string): Promise<ProjectState> {
     const s = await api.models.accept({ version, reason });
