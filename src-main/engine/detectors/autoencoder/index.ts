@@ -18,7 +18,7 @@
  * features instead of pixels (above), and the step clip of ./projection.ts.
  */
 import { Rng } from '../../core/random';
-import { throwIfCancelled } from '../../errors';
+import { KensaError, throwIfCancelled } from '../../errors';
 import { f32Section } from '../../model-file';
 import { initMlp, MlpInputGradRunner, trainMlp, type MlpSpec } from '../../ort/mlp';
 import type { Patches } from '../../backbone/feature-extractor';
@@ -64,7 +64,7 @@ function resolve(partial: Record<string, unknown> = {}): AutoencoderConfig {
   needPositiveInt(c.projection.steps, 'projection steps', 1000);
   needPositive(c.projection.stepSize, 'projection step size');
   needPositive(c.projection.maxStep, 'projection step clip');
-  if (!(c.projection.lambda >= 0)) needPositive(c.projection.lambda, 'projection λ');
+  if (!(c.projection.lambda >= 0)) throw new KensaError('INVALID_ARGUMENT', `projection λ must be ≥ 0, got ${String(c.projection.lambda)}`);
   return c;
 }
 

@@ -26,7 +26,7 @@
  *     uses the training set), so they are not biased low by the students' fit.
  */
 import { Rng } from '../../core/random';
-import { throwIfCancelled } from '../../errors';
+import { KensaError, throwIfCancelled } from '../../errors';
 import { f32Section, type LoadedModel } from '../../model-file';
 import type { EmbeddingConfig } from '../../backbone/extractor';
 import type { ExecutionProvider } from '../../ort/session';
@@ -65,12 +65,12 @@ export const DEFAULT_STUDENT_TEACHER: StudentTeacherConfig = {
 function resolve(partial: Record<string, unknown> = {}): StudentTeacherConfig {
   const c = { ...DEFAULT_STUDENT_TEACHER, ...partial } as StudentTeacherConfig;
   const m = needPositiveInt(c.students, 'students', 16);
-  if (m < 3) needPositiveInt(0, 'students (at least 3 for an ensemble variance)');
+  if (m < 3) throw new KensaError('INVALID_ARGUMENT', `student–teacher needs at least 3 students (the ensemble variance is part of the score), got ${m}`);
   needPositiveInt(c.hidden, 'hidden width', 4096);
   needPositiveInt(c.epochs, 'epochs', 1000);
   needPositiveInt(c.batchSize, 'batch size', 65536);
   needPositive(c.learningRate, 'learning rate');
-  if (!(c.weightDecay >= 0)) needPositive(c.weightDecay, 'weight decay');
+  if (!(c.weightDecay >= 0)) throw new KensaError('INVALID_ARGUMENT', `weight decay must be ≥ 0, got ${String(c.weightDecay)}`);
   needPositiveInt(c.maxRows, 'maxRows', 10_000_000);
   needPositiveInt(c.rowsPerEpoch, 'rowsPerEpoch', 10_000_000);
   return c;
