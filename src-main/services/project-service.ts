@@ -53,6 +53,15 @@ import {
   openProjectDb,
   type OpenOptions,
   putScores,
+  queueAll,
+  queueCounts,
+  queuePage,
+  queueRow,
+  readTx,
+  type QueueCounts,
+  type QueueCursor,
+  type QueuePageOptions,
+  type QueueScope,
   recordImportErrors,
   recordVerdict,
   requireProject,
@@ -379,18 +388,33 @@ export class ProjectService {
     return setThreshold(this.db, { modelVersion: getActiveModel(this.db)?.version ?? null, value, setBy: actor, reason, ...extra });
   }
 
-  /** The review queue under the active model: inspect images with score, flag and verdict. */
+  /** What orders and flags the queue: the active model's scores and the threshold in force. */
+  queueScope(): QueueScope {
+    return { modelVersion: getActiveModel(this.db)?.version ?? null, threshold: this.threshold()?.value ?? null };
+  }
+
+  /**
+   * The WHOLE review queue under the active model (inspect images with score, flag and
+   * verdict; score desc, unscored last, then id): for reports, tuning and benches inside
+   * main. The API serves it a page at a time (queuePage).
+   */
   queue(): QueueItem[] {
-    const model = getActiveModel(this.db);
-    const scores = new Map(model ? scoresFor(this.db, model.version).map((s) => [s.imageId, s.score]) : []);
-    const t = this.threshold();
-    const verdicts = currentVerdicts(this.db);
-    return listImages(this.db, { role: 'inspect' })
-      .map((image) => {
-        const score = scores.get(image.id) ?? null;
-        return { image, score, flagged: score !== null && t !== null && score >= t.value, verdict: verdicts.get(image.id) ?? null };
-      })
-      .sort((a, b) => (b.score ?? -Infinity) - (a.score ?? -Infinity));
+    return readTx(this.db, () => queueAll(this.db, this.queueScope()));
+  }
+
+  /** One page of the queue (keyset on (score, id): see store/queue.ts for the rule it keeps). */
+  queuePage(opts: QueuePageOptions = {}): { items: QueueItem[]; next: QueueCursor | null; counts: QueueCounts } {
+    const scope = this.queueScope();
+    return readTx(this.db, () => ({ ...queuePage(this.db, scope, opts), counts: queueCounts(this.db, scope) }));
+  }
+
+  queueCounts(): QueueCounts {
+    return queueCounts(this.db, this.queueScope());
+  }
+
+  /** One part as the queue shows it, or null when no inspect image has that id. */
+  queueItem(imageId: number): QueueItem | null {
+    return queueRow(this.db, this.queueScope(), imageId);
   }
 
   /** Records a verdict with the context the reviewer saw: active model, its score, the threshold. */

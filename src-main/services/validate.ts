@@ -162,9 +162,19 @@ export function validateArgs<M extends ApiMethod>(method: M, raw: unknown): Args
       only(m, o, ['jobId']);
       return { jobId: str(m, o, 'jobId', { max: 100 })! } as ArgsOf<M>;
     case 'review.queue': {
-      only(m, o, ['filter']);
+      only(m, o, ['filter', 'after', 'limit']);
       const filter = oneOf(m, o, 'filter', ['all', 'unreviewed', 'flagged', 'passed', 'good', 'defect'] as const, true);
-      return (filter === undefined ? {} : { filter }) as ArgsOf<M>;
+      const limit = int(m, o, 'limit', 1, 500, true);
+      let after: { score: number | null; id: number } | undefined;
+      if (o.after !== undefined && o.after !== null) {
+        if (typeof o.after !== 'object' || Array.isArray(o.after)) fail(m, '"after" must be a cursor { score, id }');
+        const c = o.after as Obj;
+        only(`${m} after`, c, ['score', 'id']);
+        const id = int(m, c, 'id', 0, IMAGE_ID)!;
+        const score = c.score === null ? null : num(m, c, 'score', -Number.MAX_VALUE, Number.MAX_VALUE)!;
+        after = { score, id };
+      }
+      return { ...(filter === undefined ? {} : { filter }), ...(after ? { after } : {}), ...(limit === undefined ? {} : { limit }) } as ArgsOf<M>;
     }
     case 'review.verdict': {
       only(m, o, ['imageId', 'verdict', 'defectType', 'comment', 'regions']);

@@ -229,7 +229,7 @@ class WorkstationImpl implements Workstation {
   private state(): ProjectState {
     const p = this.need();
     const active = p.activeModel();
-    const queue = p.queue();
+    const qc = p.queueCounts();
     const t = p.threshold();
     const models = p.models();
     const colourScale = active ? (this.colourScales.get(active.version) ?? null) : null;
@@ -238,10 +238,10 @@ class WorkstationImpl implements Workstation {
       name: (p.db.prepare('SELECT name FROM project WHERE id = 1').get() as { name: string }).name,
       counts: {
         ...p.counts(),
-        scored: queue.filter((q) => q.score !== null).length,
-        flagged: queue.filter((q) => q.flagged).length,
-        reviewed: queue.filter((q) => q.verdict?.verdict).length,
-        unscored: queue.filter((q) => q.score === null).length,
+        scored: qc.flagged + qc.passed,
+        flagged: qc.flagged,
+        reviewed: qc.all - qc.unreviewed,
+        unscored: qc.all - qc.flagged - qc.passed,
       },
       activeModel: active ? this.modelSummary(active, active.version) : null,
       models: models.map((m) => this.modelSummary(m, active?.version ?? null)).reverse(),
@@ -288,9 +288,7 @@ class WorkstationImpl implements Workstation {
   }
 
   private entryFor(imageId: number): QueueEntry {
-    const q = this.need()
-      .queue()
-      .find((x) => x.image.id === imageId);
+    const q = this.need().queueItem(imageId);
     if (!q) throw new KensaError('NOT_FOUND', `no part to inspect with id ${imageId}`);
     return this.entry(q);
   }
@@ -566,27 +564,9 @@ class WorkstationImpl implements Workstation {
         this.job.cancel();
         return null;
       },
-      'review.queue': async ({ filter }) => {
-        const items = this.need().queue();
-        const f = filter ?? 'all';
-        const keep = (q: QueueItem): boolean => {
-          const v = q.verdict?.verdict ?? null;
-          switch (f) {
-            case 'all':
-              return true;
-            case 'unreviewed':
-              return v === null;
-            case 'flagged':
-              return q.flagged;
-            case 'passed':
-              return q.score !== null && !q.flagged;
-            case 'good':
-              return v === 'good';
-            case 'defect':
-              return v === 'defect';
-          }
-        };
-        return items.filter(keep).map((q) => this.entry(q));
+      'review.queue': async ({ filter, after, limit }) => {
+        const page = this.need().queuePage({ ...(filter ? { filter } : {}), ...(after ? { after } : {}), ...(limit ? { limit } : {}) });
+        return { items: page.items.map((q) => this.entry(q)), next: page.next, counts: page.counts };
       },
       'review.part': async ({ imageId }) => {
         const p = this.need();

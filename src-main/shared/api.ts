@@ -296,6 +296,25 @@ export interface ImportSummary {
 
 export type QueueFilter = 'all' | 'unreviewed' | 'flagged' | 'passed' | 'good' | 'defect';
 
+/** Where a queue page ends: the last item's score (null: unscored) and image id. */
+export interface QueueCursor {
+  score: number | null;
+  id: number;
+}
+
+/**
+ * One page of the review queue. Order: score, highest first, unscored parts last; ties by
+ * image id. `next` is the cursor to ask for the following page with (null: that was the
+ * last). The order does not depend on verdicts, so paging while verdicts are given repeats
+ * no part and skips none that still matches the filter when its page is read.
+ */
+export interface QueuePage {
+  items: QueueEntry[];
+  next: QueueCursor | null;
+  /** How many parts each filter holds now (the whole queue, not this page). */
+  counts: Record<QueueFilter, number>;
+}
+
 export interface QueueEntry {
   imageId: number;
   name: string;
@@ -430,7 +449,7 @@ export interface ApiMethods {
   'jobs.compare': { args: Record<string, never>; result: { jobId: string } };
   'jobs.cancel': { args: { jobId: string }; result: null };
 
-  'review.queue': { args: { filter?: QueueFilter }; result: QueueEntry[] };
+  'review.queue': { args: { filter?: QueueFilter; after?: QueueCursor; limit?: number }; result: QueuePage };
   'review.part': { args: { imageId: number }; result: PartDetail };
   'review.verdict': {
     args: { imageId: number; verdict: VerdictValue; defectType?: string | null; comment?: string | null; regions?: RegionSetData | null };

@@ -85,6 +85,21 @@ export {
   type VerdictRow,
 } from './verdicts';
 export {
+  queuePage,
+  queueAll,
+  queueRow,
+  queueCounts,
+  QUEUE_FILTERS,
+  QUEUE_PAGE_DEFAULT,
+  QUEUE_PAGE_MAX,
+  type QueueFilterName,
+  type QueueRow,
+  type QueueCursor,
+  type QueueScope,
+  type QueuePageOptions,
+  type QueueCounts,
+} from './queue';
+export {
   setThreshold,
   currentThreshold,
   thresholdHistory,

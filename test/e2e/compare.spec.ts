@@ -14,7 +14,7 @@
  * and models-compare-{dark,light}.png (+ models-compare-confirm).
  */
 import type { Page } from '@playwright/test';
-import type { AppInfo, ModelComparison, ProjectState, QueueEntry } from '../../src-main/shared/api';
+import type { AppInfo, ModelComparison, ProjectState, QueuePage } from '../../src-main/shared/api';
 import { demoInspectionPlan, demoPartName } from '../../src-main/services/demo';
 import { fmtDuration } from '../../src-renderer/src/lib/format';
 import { call, expect, shoot, test } from './fixtures';
@@ -80,7 +80,7 @@ test('detectors: choose one to fit, compare the versions on reviewed parts, make
   await expect(page.getByTestId(`model-fact-${st.activeModel!.facts[0]!.key}`)).toBeVisible();
   await page.getByTestId('score-start').click();
   await expect(page.getByTestId('job-outcome-score')).toContainText('finished', { timeout: 180_000 });
-  const v1Queue = await call<QueueEntry[]>(host, 'review.queue');
+  const v1Queue = (await call<QueuePage>(host, 'review.queue')).items;
   expect(v1Queue.length).toBe(24);
   expect(v1Queue.every((e) => e.score !== null)).toBe(true);
 

@@ -21,7 +21,7 @@
  * models-learn-{…}, models-proposal-{…}, models-proposal-confirm-{…} and fit-learn-hint-{…}.
  */
 import type { Locator, Page } from '@playwright/test';
-import type { LearnPreview, ModelProposal, ModelSummary, ProjectState, QueueEntry, RegionSetData, ReportExport } from '../../src-main/shared/api';
+import type { LearnPreview, ModelProposal, ModelSummary, ProjectState, QueuePage, RegionSetData, ReportExport } from '../../src-main/shared/api';
 import { Rng } from '../../src-main/engine/core/random';
 import { demoInspectionPlan, demoPartName } from '../../src-main/services/demo';
 import { baseName, fmtFactLine, fmtInt, fmtScore } from '../../src-renderer/src/lib/format';
@@ -180,7 +180,7 @@ test('learn from the review: learn job, preview, accept with a reason, proposal'
   // The threshold (API) just above the three weakest defects, which stay unreviewed: the
   // learning step may raise them over it (the preview's "rise" list).
   const truth = sampleDefects();
-  const scored = await call<QueueEntry[]>(host, 'review.queue');
+  const scored = (await call<QueuePage>(host, 'review.queue')).items;
   expect(scored.length).toBe(24);
   const byScore = scored.filter((e) => truth.has(e.name)).sort((a, b) => a.score! - b.score!);
   expect(byScore.length).toBe(10);
@@ -191,7 +191,7 @@ test('learn from the review: learn job, preview, accept with a reason, proposal'
   // Verdicts (API): every flagged part and the five highest passed good parts, by the ground
   // truth; defects with a polygon around the drawn defect, except the first (so "with
   // regions" < defects).
-  const queue = await call<QueueEntry[]>(host, 'review.queue');
+  const queue = (await call<QueuePage>(host, 'review.queue')).items;
   const flagged = queue.filter((e) => e.flagged);
   expect(flagged.filter((e) => truth.has(e.name)).length).toBe(7);
   const passed = queue.filter((e) => !e.flagged).sort((a, b) => b.score! - a.score!);

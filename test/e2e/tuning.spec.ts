@@ -17,7 +17,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Page } from '@playwright/test';
-import type { QueueEntry, ReportExport, TuningData } from '../../src-main/shared/api';
+import type { QueueEntry, QueuePage, ReportExport, TuningData } from '../../src-main/shared/api';
 import { demoInspectionPlan, demoPartName } from '../../src-main/services/demo';
 import { call, expect, screensDir, shoot, test } from './fixtures';
 
@@ -71,7 +71,7 @@ test('tuning: zero-miss with a margin, review band, apply with a reason, PDF aud
   await page.getByTestId('score-start').click();
   await expect(page.getByTestId('job-outcome-score')).toContainText('finished', { timeout: 180_000 });
 
-  const queue = await call<QueueEntry[]>(host, 'review.queue');
+  const queue = (await call<QueuePage>(host, 'review.queue')).items;
   const truth = sampleDefects();
   expect(queue.length).toBe(24);
   expect(queue.every((e) => e.score !== null)).toBe(true);
@@ -226,7 +226,7 @@ test('tuning: zero-miss with a margin, review band, apply with a reason, PDF aud
   const st = await call<{ threshold: { value: number; reviewUpper: number | null } | null }>(host, 'projects.state');
   expect(st.threshold?.value).toBe(proposal);
   expect(st.threshold?.reviewUpper).not.toBeNull();
-  const after = await call<QueueEntry[]>(host, 'review.queue');
+  const after = (await call<QueuePage>(host, 'review.queue')).items;
   const scoreOf = new Map(queue.map((e) => [e.imageId, e.score]));
   for (const e of after) {
     expect(e.score).toBe(scoreOf.get(e.imageId));

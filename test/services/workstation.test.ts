@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ApiResult, JobEvent, KensaEvent, MapData, ProjectState, QueueEntry, ReportExport, TuningData } from '../../src-main/shared/api';
+import type { ApiResult, JobEvent, KensaEvent, MapData, ProjectState, QueueEntry, QueuePage, ReportExport, TuningData } from '../../src-main/shared/api';
 import { writeDemoImages } from '../../src-main/services/demo';
 import { createWorkstation, type Workstation } from '../../src-main/services/workstation';
 
@@ -97,8 +97,20 @@ describe.skipIf(!have)('Workstation (API main side)', () => {
     const scoreDone = jobDone('score');
     await ok('jobs.score', {});
     expect(await scoreDone).toMatchObject({ type: 'done', summary: expect.stringMatching(/^scored 24 parts with v1/) });
-    const q = await ok<QueueEntry[]>('review.queue', {});
+    const q = (await ok<QueuePage>('review.queue', {})).items;
     expect(q).toHaveLength(24);
+    // Keyset pages over the API: the same parts in the same order, with the counts per filter.
+    const paged: QueueEntry[] = [];
+    let page = await ok<QueuePage>('review.queue', { limit: 10 });
+    expect(page.counts).toMatchObject({ all: 24, unreviewed: 24 });
+    paged.push(...page.items);
+    while (page.next) {
+      page = await ok<QueuePage>('review.queue', { limit: 10, after: page.next });
+      paged.push(...page.items);
+    }
+    expect(paged.map((e) => e.imageId)).toEqual(q.map((e) => e.imageId));
+    expect(await err('review.queue', { limit: 501 })).toMatchObject({ code: 'INVALID_ARGUMENT' });
+    expect(await err('review.queue', { after: { score: 'x', id: 1 } })).toMatchObject({ code: 'INVALID_ARGUMENT' });
     const state = await ok<ProjectState>('projects.state', {});
     expect(state.activeModel?.version).toBe(1);
     expect(state.threshold?.reason).toMatch(/initial threshold/);
@@ -115,7 +127,7 @@ describe.skipIf(!have)('Workstation (API main side)', () => {
   });
 
   it('verdicts, undo, threshold with a reason, and the flags follow the threshold', async () => {
-    const q = await ok<QueueEntry[]>('review.queue', {});
+    const q = (await ok<QueuePage>('review.queue', {})).items;
     const a = await ok<QueueEntry>('review.verdict', { imageId: q[0]!.imageId, verdict: 'defect', defectType: 'scratch' });
     expect(a).toMatchObject({ verdict: 'defect', defectType: 'scratch', reviewer: 'Aiko' });
     await ok('review.verdict', { imageId: q[1]!.imageId, verdict: 'good' });
@@ -126,13 +138,13 @@ describe.skipIf(!have)('Workstation (API main side)', () => {
     const mid = q[12]!.score!;
     const s = await ok<ProjectState>('threshold.set', { value: mid, reason: 'tuning: half of the parts to review' });
     expect(s.threshold).toMatchObject({ value: mid, setBy: 'Aiko' });
-    const flagged = await ok<QueueEntry[]>('review.queue', { filter: 'flagged' });
+    const flagged = (await ok<QueuePage>('review.queue', { filter: 'flagged' })).items;
     expect(flagged.length).toBe(q.filter((e) => e.score! >= mid).length);
-    expect((await ok<QueueEntry[]>('review.queue', { filter: 'defect' })).map((e) => e.imageId)).toEqual([q[0]!.imageId]);
+    expect(((await ok<QueuePage>('review.queue', { filter: 'defect' })).items).map((e) => e.imageId)).toEqual([q[0]!.imageId]);
   });
 
   it('tuning figures at a candidate threshold, zero-miss with a margin, bands, and a threshold with its margin', async () => {
-    const q = await ok<QueueEntry[]>('review.queue', {});
+    const q = (await ok<QueuePage>('review.queue', {})).items;
     // Review two more parts: the lowest-scoring defect candidate as a defect, one low part as good.
     await ok('review.verdict', { imageId: q[q.length - 1]!.imageId, verdict: 'good' });
     await ok('review.verdict', { imageId: q[2]!.imageId, verdict: 'defect', defectType: 'pit' });
@@ -173,7 +185,7 @@ describe.skipIf(!have)('Workstation (API main side)', () => {
   });
 
   it('refit from good verdicts on flagged parts, then rollback', async () => {
-    const flagged = await ok<QueueEntry[]>('review.queue', { filter: 'flagged' });
+    const flagged = (await ok<QueuePage>('review.queue', { filter: 'flagged' })).items;
     const lowGood = flagged[flagged.length - 1]!;
     await ok('review.verdict', { imageId: lowGood.imageId, verdict: 'good' });
     expect((await ok<ProjectState>('projects.state', {})).pendingRefit).toBe(1);
@@ -192,14 +204,14 @@ describe.skipIf(!have)('Workstation (API main side)', () => {
   it('auto-refit after N pending good verdicts (project setting), and region export', async () => {
     const s = await ok<ProjectState>('projects.updateSettings', { autoRefitAfter: 1 });
     expect(s.autoRefitAfter).toBe(1);
-    const flagged = (await ok<QueueEntry[]>('review.queue', { filter: 'flagged' })).filter((e) => e.verdict === null);
+    const flagged = ((await ok<QueuePage>('review.queue', { filter: 'flagged' })).items).filter((e) => e.verdict === null);
     const refitDone = jobDone('refit');
     await ok('review.verdict', { imageId: flagged[flagged.length - 1]!.imageId, verdict: 'good' });
     // Pending: this verdict plus the one v2 had absorbed (v2 was rolled back away from).
     expect(await refitDone).toMatchObject({ type: 'done', summary: expect.stringMatching(/^model v3: 2 false alarms added/) });
     expect((await ok<ProjectState>('projects.updateSettings', { autoRefitAfter: null })).autoRefitAfter).toBeNull();
     // Regions on a defect verdict → masks + COCO.
-    const top = (await ok<QueueEntry[]>('review.queue', {}))[0]!;
+    const top = ((await ok<QueuePage>('review.queue', {})).items)[0]!;
     await ok('review.verdict', { imageId: top.imageId, verdict: 'defect', defectType: 'pit', regions: { width: top.width, height: top.height, regions: [{ kind: 'brush', points: [100, 100], radius: 8 }] } });
     const ex = await ok<{ dir: string; masks: number; annotations: number }>('regions.export', {});
     expect(ex.masks).toBeGreaterThanOrEqual(1);

@@ -224,6 +224,31 @@ const CASES: Record<number, MigrationCase> = {
       insert(4, 'refit', 1, '[9]', '[1]');
     },
   },
+  4: {
+    before(db) {
+      initProject(db, 'Line 4', 'alice');
+      const img = db.prepare(`INSERT INTO images VALUES (?, ?, ?, 10, 4, 4, 'png', 'inspect', 't', 'b')`);
+      for (let i = 1; i <= 3; i++) img.run(i, `p${i}.png`, sha(`img${i}`));
+      db.prepare(
+        `INSERT INTO models (version, kind, backbone_id, backbone_sha256, config, model_file, model_sha256, detector, status, created_at, created_by)
+         VALUES (1, 'fit', 'bb', ?, '{}', 'models/v1.kensa', ?, 'padim', 'ready', 't', 'alice')`,
+      ).run(H, H);
+      const score = db.prepare(`INSERT INTO scores VALUES (?, 1, ?, 1, NULL, 't')`);
+      score.run(1, 0.5);
+      score.run(2, 2.5);
+      score.run(3, 2.5);
+    },
+    after(db) {
+      expect(names(db, 'index')).toContain('scores_rank');
+      expect(db.prepare('SELECT sql FROM sqlite_schema WHERE name = ?').pluck().get('scores_rank')).toMatch(/\(model_version, score DESC, image_id\)/);
+      // The rows are still there, and a keyset page walks the index (no sort of the whole queue).
+      const page = `SELECT image_id FROM scores WHERE model_version = 1 AND (score < ? OR (score = ? AND image_id > ?)) ORDER BY score DESC, image_id LIMIT 10`;
+      expect(db.prepare(page).pluck().all(2.5, 2.5, 2)).toEqual([3, 1]);
+      const plan = (db.prepare(`EXPLAIN QUERY PLAN ${page}`).all(2.5, 2.5, 2) as { detail: string }[]).map((r) => r.detail).join('; ');
+      expect(plan).toMatch(/scores_rank/);
+      expect(plan).not.toMatch(/TEMP B-TREE/);
+    },
+  },
 };
 
 /** A database FILE at version `v` (migrations applied by hand), foreign keys on as Kensa runs it. */

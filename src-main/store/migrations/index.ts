@@ -16,6 +16,7 @@ import { KensaError } from '../../shared/errors';
 import { migration0001 } from './0001-initial';
 import { migration0002 } from './0002-detectors';
 import { migration0003 } from './0003-learning';
+import { migration0004 } from './0004-queue-index';
 
 export interface Migration {
   readonly version: number;
@@ -23,7 +24,7 @@ export interface Migration {
   up(db: Database.Database): void;
 }
 
-export const MIGRATIONS: readonly Migration[] = [migration0001, migration0002, migration0003];
+export const MIGRATIONS: readonly Migration[] = [migration0001, migration0002, migration0003, migration0004];
 
 /** The schema version this code writes and understands. */
 export const LATEST_VERSION: number = MIGRATIONS.length === 0 ? 0 : MIGRATIONS[MIGRATIONS.length - 1].version;

@@ -1,9 +1,10 @@
 /**
- * The review queue and the selection: every inspect part under the active model, sorted by
- * score (highest first, unscored last), filtered locally by status, with counts per filter.
+ * The review queue and the selection: the inspect parts under the active model, sorted by
+ * score (highest first, unscored last), read from the host a page at a time for the current
+ * filter (keyset pages: see QueuePage), with the host's counts per filter.
  * Verdicts and undo go through here; after a verdict the next UNREVIEWED part opens.
  */
-import type { PartDetail, QueueEntry, QueueFilter, RegionSetData, VerdictValue } from '../../../src-main/shared/api';
+import type { PartDetail, QueueCursor, QueueEntry, QueueFilter, RegionSetData, VerdictValue } from '../../../src-main/shared/api';
 import { api, describeError } from '../lib/api';
 import { limiter } from '../lib/concurrency';
 import { loadPart, prefetchParts, type LoadedPart } from '../lib/parts';
@@ -37,20 +38,28 @@ export function matchesFilter(e: QueueEntry, f: QueueFilter): boolean {
   }
 }
 
-function byScore(a: QueueEntry, b: QueueEntry): number {
-  const sa = a.score ?? -Infinity;
-  const sb = b.score ?? -Infinity;
-  if (sa !== sb) return sb - sa;
-  return a.imageId - b.imageId;
-}
+/** Parts per page asked of the host (it allows up to 500). */
+export const PAGE_SIZE = 200;
+
+const NO_COUNTS: Record<QueueFilter, number> = { all: 0, unreviewed: 0, flagged: 0, passed: 0, good: 0, defect: 0 };
 
 const thumbLimit = limiter(4);
 
 export class QueueState {
+  /**
+   * The pages of the current filter read so far, in queue order (score desc, unscored last,
+   * then id). The host pages on (score, id), which no verdict changes, so appending the next
+   * page never repeats nor skips a part that still matches the filter.
+   */
   entries = $state.raw<QueueEntry[]>([]);
+  /** Where the next page starts; null when every page of this filter is loaded. */
+  next = $state.raw<QueueCursor | null>(null);
+  /** Parts per filter in the whole queue (from the host, kept up to date after verdicts). */
+  counts = $state.raw<Record<QueueFilter, number>>(NO_COUNTS);
   filter = $state<QueueFilter>('all');
   selectedId = $state<number | null>(null);
   loading = $state(false);
+  loadingMore = $state(false);
   loaded = $state(false);
   detail = $state.raw<PartDetail | null>(null);
   /** The selected part's photo and heatmap, once loaded. */
@@ -64,35 +73,60 @@ export class QueueState {
   private autoSelected = false;
   private detailSeq = 0;
   private partSeq = 0;
+  /** Bumped by every (re)load: pages of an older load are dropped. */
+  private gen = 0;
   // eslint-disable-next-line svelte/prefer-svelte-reactivity -- a request cache, not UI state
   private thumbs = new Map<number, Promise<string>>();
 
+  /** The loaded parts that match the filter (a part reviewed out of it drops out at once). */
   readonly visible = $derived(this.entries.filter((e) => matchesFilter(e, this.filter)));
-  readonly counts = $derived.by(() => {
-    const c: Record<QueueFilter, number> = { all: 0, unreviewed: 0, flagged: 0, passed: 0, good: 0, defect: 0 };
-    for (const e of this.entries) for (const f of FILTERS) if (matchesFilter(e, f)) c[f] += 1;
-    return c;
-  });
-  readonly selected = $derived(this.entries.find((e) => e.imageId === this.selectedId) ?? null);
+  /** Parts in this filter in the whole queue (loaded or not). */
+  readonly total = $derived(this.counts[this.filter]);
+  readonly hasMore = $derived(this.next !== null);
+  /** The selected part: from the loaded pages, else (a part further down) from its detail. */
+  readonly selected = $derived(
+    this.entries.find((e) => e.imageId === this.selectedId) ?? (this.detail && this.detail.entry.imageId === this.selectedId ? this.detail.entry : null),
+  );
   readonly position = $derived(this.visible.findIndex((e) => e.imageId === this.selectedId));
+  /** Defect types named on the loaded parts (suggestions for the defect prompt). */
   readonly defectTypes = $derived(
     this.entries
       .map((e) => e.defectType)
       .filter((t, i, all): t is string => !!t && all.indexOf(t) === i)
       .sort(),
   );
-  readonly scoredCount = $derived(this.entries.filter((e) => e.score !== null).length);
+  readonly scoredCount = $derived(this.counts.flagged + this.counts.passed);
 
-  /** (Re)loads the queue; keeps the selection when the part is still there. */
-  async load(): Promise<void> {
+  /**
+   * (Re)loads the queue of the current filter from its first page, as many pages as were
+   * loaded before (so the selection stays in the list); keeps the selection when it can.
+   */
+  async load(opts: { fresh?: boolean } = {}): Promise<void> {
+    const gen = ++this.gen;
+    const want = opts.fresh ? PAGE_SIZE : Math.max(PAGE_SIZE, this.entries.length);
+    const filter = this.filter;
     this.loading = true;
     try {
-      const list = await api.review.queue({ filter: 'all' });
-      this.entries = [...list].sort(byScore);
+      let items: QueueEntry[] = [];
+      let next: QueueCursor | null = null;
+      let counts = this.counts;
+      do {
+        const page = await api.review.queue({ filter, limit: Math.min(500, want - items.length), ...(next ? { after: next } : {}) });
+        if (gen !== this.gen) return;
+        items = items.concat(page.items);
+        next = page.next;
+        counts = page.counts;
+      } while (next !== null && items.length < want);
+      this.entries = items;
+      this.next = next;
+      this.counts = counts;
       this.loaded = true;
-      if (this.selectedId === null || this.autoSelected || !this.entries.some((e) => e.imageId === this.selectedId)) {
+      if (this.selectedId === null || this.autoSelected) {
         // The highest-scoring unreviewed part, else the top of the list.
-        const first = this.entries.find((e) => e.verdict === null && e.score !== null) ?? this.visible[0] ?? this.entries[0];
+        let first = this.entries.find((e) => e.verdict === null && e.score !== null) ?? null;
+        if (!first && this.counts.unreviewed > 0) first = (await this.firstUnreviewed()) ?? null;
+        if (gen !== this.gen) return;
+        first ??= this.visible[0] ?? this.entries[0] ?? null;
         this.select(first?.imageId ?? null);
         this.autoSelected = true;
       } else {
@@ -100,13 +134,43 @@ export class QueueState {
         void this.loadView(this.selectedId);
       }
     } finally {
-      this.loading = false;
+      if (gen === this.gen) this.loading = false;
     }
   }
 
+  /** The next page of the current filter, appended (no-op when all are loaded or one is in flight). */
+  async loadMore(): Promise<void> {
+    const after = this.next;
+    if (after === null || this.loadingMore || this.loading) return;
+    const gen = this.gen;
+    const filter = this.filter;
+    this.loadingMore = true;
+    try {
+      const page = await api.review.queue({ filter, after, limit: PAGE_SIZE });
+      if (gen !== this.gen || this.next !== after) return;
+      // eslint-disable-next-line svelte/prefer-svelte-reactivity -- a local lookup, not UI state
+      const have = new Set(this.entries.map((e) => e.imageId));
+      this.entries = [...this.entries, ...page.items.filter((e) => !have.has(e.imageId))];
+      this.next = page.next;
+      this.counts = page.counts;
+    } finally {
+      this.loadingMore = false;
+    }
+  }
+
+  /** The highest-scoring unreviewed scored part in the whole queue (one small page from the host). */
+  private async firstUnreviewed(exclude?: number): Promise<QueueEntry | undefined> {
+    const page = await api.review.queue({ filter: 'unreviewed', limit: 2 });
+    return page.items.find((e) => e.imageId !== exclude);
+  }
+
   reset(): void {
+    this.gen += 1;
     this.entries = [];
+    this.next = null;
+    this.counts = NO_COUNTS;
     this.loaded = false;
+    this.loading = false;
     this.selectedId = null;
     this.autoSelected = false;
     this.detail = null;
@@ -131,6 +195,8 @@ export class QueueState {
     if (i >= 0) {
       const next = [this.visible[i + 1], this.visible[i - 1], this.visible[i + 2]].filter((e): e is QueueEntry => !!e).map((e) => e.imageId);
       prefetchParts(next, project.modelVersion);
+      // Near the end of what is loaded: fetch the next page before J gets there.
+      if (i >= this.visible.length - 20) void this.loadMore();
     }
   }
 
@@ -165,7 +231,11 @@ export class QueueState {
     }
   }
 
-  /** Moves the selection by `delta` within the visible (filtered) list. */
+  /**
+   * Moves the selection by `delta` within the visible (filtered) list; past the last loaded
+   * part it loads the next page first (J / K keep working across page boundaries). ±Infinity
+   * (Home / End) go to the first / last LOADED part.
+   */
   move(delta: number): void {
     const list = this.visible;
     if (list.length === 0) return;
@@ -176,14 +246,24 @@ export class QueueState {
       const after = list.findIndex((e) => this.entries.indexOf(e) > at);
       i = delta > 0 ? (after < 0 ? list.length : after) - 1 : after < 0 ? list.length : after;
     }
+    if (Number.isFinite(delta) && i + delta >= list.length && this.next !== null) {
+      const before = this.entries.length;
+      void this.loadMore().then(() => {
+        if (this.entries.length > before || this.next === null) this.move(delta);
+      });
+      return;
+    }
     const j = Math.max(0, Math.min(list.length - 1, i + delta));
     const target = list[j];
     if (target && target.imageId !== this.selectedId) this.select(target.imageId);
   }
 
+  /** Shows another filter: its first page from the host (the loaded parts that match show meanwhile). */
   setFilter(f: QueueFilter): void {
     this.filter = f;
-    if (!this.visible.some((e) => e.imageId === this.selectedId)) this.select(this.visible[0]?.imageId ?? this.selectedId);
+    void this.load({ fresh: true }).then(() => {
+      if (this.filter === f && !this.visible.some((e) => e.imageId === this.selectedId)) this.select(this.visible[0]?.imageId ?? this.selectedId);
+    });
   }
 
   cycleFilter(): void {
@@ -191,8 +271,22 @@ export class QueueState {
     this.setFilter(FILTERS[(i + 1) % FILTERS.length] ?? 'all');
   }
 
-  /** The next unreviewed part after `fromId` (in this filter first, then anywhere), wrapping. */
-  nextUnreviewed(fromId: number): number | null {
+  /**
+   * The next unreviewed part after `fromId`: in this filter first, then anywhere among the
+   * loaded parts (loading further pages when none is left below), wrapping; then the
+   * highest-scoring unreviewed part of the whole queue.
+   */
+  async nextUnreviewed(fromId: number): Promise<number | null> {
+    const gen = this.gen;
+    for (let pages = 0; ; pages++) {
+      const list = this.entries;
+      const start = list.findIndex((e) => e.imageId === fromId);
+      const below = list.slice(start + 1).find((e) => e.verdict === null && matchesFilter(e, this.filter));
+      if (below) return below.imageId;
+      if (this.next === null || pages >= 5 || gen !== this.gen) break;
+      await this.loadMore();
+      if (this.entries.length === list.length) break;
+    }
     const list = this.entries;
     const n = list.length;
     const start = list.findIndex((e) => e.imageId === fromId);
@@ -204,11 +298,16 @@ export class QueueState {
         return e.imageId;
       }
     }
-    return null;
+    if (this.counts.unreviewed === 0) return null;
+    return (await this.firstUnreviewed(fromId))?.imageId ?? null;
   }
 
-  private replace(updated: QueueEntry): void {
+  /** Puts the host's updated entry in place, and moves the counts by what changed. */
+  private replace(before: QueueEntry, updated: QueueEntry): void {
     this.entries = this.entries.map((e) => (e.imageId === updated.imageId ? updated : e));
+    const c = { ...this.counts };
+    for (const f of FILTERS) c[f] += Number(matchesFilter(updated, f)) - Number(matchesFilter(before, f));
+    this.counts = c;
   }
 
   /**
@@ -223,8 +322,8 @@ export class QueueState {
       const updated = await api.review.verdict({ imageId: sel.imageId, verdict, defectType: verdict === 'defect' ? defectType : null,
         ...(verdict === 'defect' && regions ? { regions } : {}),
       });
-      this.replace(updated);
-      const next = this.nextUnreviewed(sel.imageId);
+      this.replace(sel, updated);
+      const next = await this.nextUnreviewed(sel.imageId);
       if (next !== null) this.select(next);
       else void this.loadDetail(sel.imageId);
       return next !== null;
@@ -241,7 +340,7 @@ export class QueueState {
     this.saving = true;
     try {
       const updated = await api.review.undo({ imageId: sel.imageId });
-      this.replace(updated);
+      this.replace(sel, updated);
       void this.loadDetail(sel.imageId);
       return true;
     } finally {
