@@ -9,38 +9,15 @@
  * dotfiles, other hosts, credentials and anything that resolves outside that folder are refused.
  */
 import path from 'node:path';
+import { mimeType } from '../host/content-type';
 
 export const APP_SCHEME = 'kensa';
 export const APP_HOST = 'app';
 /** The page the main window loads. */
 export const APP_INDEX_URL = `${APP_SCHEME}://${APP_HOST}/index.html`;
 
-const MIME: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.mjs': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.json': 'application/json; charset=utf-8',
-  '.map': 'application/json; charset=utf-8',
-  '.svg': 'image/svg+xml',
-  '.png': 'image/png',
-  '.jpg': 'image/jpeg',
-  '.jpeg': 'image/jpeg',
-  '.gif': 'image/gif',
-  '.webp': 'image/webp',
-  '.ico': 'image/x-icon',
-  '.woff': 'font/woff',
-  '.woff2': 'font/woff2',
-  '.ttf': 'font/ttf',
-  '.otf': 'font/otf',
-  '.wasm': 'application/wasm',
-  '.txt': 'text/plain; charset=utf-8',
-};
-
-/** The Content-Type of a file served by the protocol (by extension; unknown: octet-stream). */
-export function mimeType(file: string): string {
-  return MIME[path.extname(file).toLowerCase()] ?? 'application/octet-stream';
-}
+/** The Content-Type of a file served by the protocol: the loopback host's table. */
+export { mimeType };
 
 export type AppRequest = { ok: true; file: string; mime: string } | { ok: false; status: 400 | 403 | 404; reason: string };
 

@@ -35,6 +35,7 @@ import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { API_METHODS, type ApiError, type ApiResult, type KensaEvent } from '../shared/api';
 import type { Workstation } from '../services/workstation';
+import { mimeType } from './content-type';
 import { isWebSocketHandshake, WebSocketConnection } from './websocket';
 
 export interface HostOptions {
@@ -65,27 +66,6 @@ const DEFAULT_CSP =
 /** Directives a <meta> CSP cannot carry, added to the header. */
 const HEADER_ONLY_CSP = "frame-ancestors 'none'; base-uri 'none'; form-action 'none'; object-src 'none'";
 
-const CONTENT_TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.mjs': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.json': 'application/json; charset=utf-8',
-  '.map': 'application/json; charset=utf-8',
-  '.svg': 'image/svg+xml',
-  '.png': 'image/png',
-  '.jpg': 'image/jpeg',
-  '.jpeg': 'image/jpeg',
-  '.gif': 'image/gif',
-  '.webp': 'image/webp',
-  '.ico': 'image/x-icon',
-  '.woff': 'font/woff',
-  '.woff2': 'font/woff2',
-  '.ttf': 'font/ttf',
-  '.otf': 'font/otf',
-  '.wasm': 'application/wasm',
-  '.txt': 'text/plain; charset=utf-8',
-};
 
 const METHODS: ReadonlySet<string> = new Set(API_METHODS);
 
@@ -308,7 +288,7 @@ export async function startHost(opts: HostOptions): Promise<Host> {
       throw notFound;
     }
     const data = await readFile(file);
-    const type = CONTENT_TYPES[path.extname(file).toLowerCase()] ?? 'application/octet-stream';
+    const type = mimeType(file);
     const headers: Record<string, string> = { ...baseHeaders(), 'Content-Type': type, 'Content-Length': String(data.length) };
     if (relative === 'index.html' && viaQueryOrBearer) {
       // The page's own requests (assets, fetch) carry no query: let them authenticate with
