@@ -21,7 +21,7 @@ import { Rng } from '../core/random';
 import { KensaError, isKensaError, throwIfCancelled, toSerializedError, type SerializedKensaError } from '../errors';
 import { loadImageFromBuffer, readImageFile, type LoadedImage } from '../imaging/load';
 import { MODEL_FORMAT_VERSION, type LoadedModel, type ModelArrays } from '../model-file';
-import type { DetectorId, GoodStats, InputConfig, ModelHeaderDraft, Quantiles } from '../model-types';
+import type { DetectorId, GoodStats, InputConfig, ModelHeader, ModelHeaderDraft, Quantiles } from '../model-types';
 import { buildAnomalyMapGraph } from '../ort/graphs';
 import { chooseExecutionProvider, createSession, ort, type EpRequest, type ExecutionProvider } from '../ort/session';
 import { KENSA_VERSION } from '../../shared/version';
@@ -403,6 +403,24 @@ export async function calibrate(detector: AnyDetector, fit: { header: ModelHeade
   }
 }
 
+/** Features of `files` through a model's own backbone (the one it was fitted with) and taps. */
+export async function extractForModel(model: LoadedModel, files: string[], ep: ExecutionProvider, backboneOverride: string | undefined, run: RunOptions): Promise<Extracted> {
+  const h = model.header;
+  const backbone = await backboneFor(h, model.file, backboneOverride);
+  const extractor = await FeatureExtractor.create(backbone, h.config.embedding, ep, h.taps.map((t) => t.name));
+  try {
+    return await extractAll(files, extractor, h.config, run);
+  } finally {
+    await extractor.release();
+  }
+}
+
+/** A new version's header from its parent's: a new id, the parent link, this Kensa, now, the EP that made it. */
+export function childHeader(h: ModelHeader, ep: ExecutionProvider): ModelHeaderDraft {
+  const { sections: _s, ...rest } = h;
+  return { ...rest, formatVersion: MODEL_FORMAT_VERSION, id: randomUUID(), parentId: h.id, kensaVersion: KENSA_VERSION, createdAt: new Date().toISOString(), fit: { ...h.fit, ep } };
+}
+
 export interface RefitOptions extends RunOptions {
   /** Backbone path/id override (must have the model's sha256). */
   backbone?: string;
@@ -425,32 +443,17 @@ export async function refitWith(detector: AnyDetector, parent: LoadedModel, file
   if (files.length === 0) throw new KensaError('NO_IMAGES', 'a refit needs at least one new good image');
   const h = parent.header;
   const { ep } = await chooseExecutionProvider(opts.ep ?? 'auto');
-  const backbone = await backboneFor(h, parent.file, opts.backbone);
-  const extractor = await FeatureExtractor.create(backbone, h.config.embedding, ep, h.taps.map((t) => t.name));
-  let features: Extracted;
-  try {
-    features = await extractAll(files, extractor, h.config, opts);
-  } finally {
-    await extractor.release();
-  }
-  const { set, used, skipped } = features;
+  const { set, used, skipped } = await extractForModel(parent, files, ep, opts.backbone, opts);
   const fitted = await detector.refit(parent, set, { ep, input: h.config, ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) });
   const base = opts.baseDir ?? commonDir(files);
   const seconds = (performance.now() - t0) / 1000;
-  const { sections: _s, ...rest } = h;
   const header: ModelHeaderDraft = {
-    ...rest,
-    formatVersion: MODEL_FORMAT_VERSION,
-    id: randomUUID(),
-    parentId: h.id,
-    kensaVersion: KENSA_VERSION,
-    createdAt: new Date().toISOString(),
+    ...childHeader(h, ep),
     state: fitted.state,
-    fit: { ...h.fit, ep },
     refit: { parentSize: Number((h.state as { bankSize?: number }).bankSize ?? 0), images: used.map((d) => relName(base, d)), added: fitted.added ?? 0, seconds },
   };
   // A review head learned on the parent is kept: it learned from reviews, not from the bank.
-  return { header, arrays: { ...fitted.arrays, ...reviewArrays(parent) }, skipped };
+  return { header, arrays: { ...fitted.arrays, ...reviewArrays(parent.arrays) }, skipped };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -335,9 +335,16 @@ export async function trainReviewHead(parts: ReviewedPart[], dim: number, grid: 
   };
 }
 
+const isReviewSection = (name: string): boolean => name.startsWith('review/');
+
 /** The sections of a model that belong to its review head. */
-export function reviewArrays(model: { arrays: ModelArrays }): ModelArrays {
-  return Object.fromEntries(Object.entries(model.arrays).filter(([k]) => k.startsWith('review/')));
+export function reviewArrays(arrays: ModelArrays): ModelArrays {
+  return Object.fromEntries(Object.entries(arrays).filter(([k]) => isReviewSection(k)));
+}
+
+/** The sections of a model without its review head's (the detector's own). */
+export function detectorArrays(arrays: ModelArrays): ModelArrays {
+  return Object.fromEntries(Object.entries(arrays).filter(([k]) => !isReviewSection(k)));
 }
 
 /** The unsupervised detector's head with the review head's evidence added (module doc). */

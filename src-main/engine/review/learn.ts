@@ -4,18 +4,14 @@
  * colour scale are kept, so scores stay comparable across versions; a parent that already had
  * a review head gets a fresh one (trained on the base detector's output, not on the old head's).
  */
-import { randomUUID } from 'node:crypto';
-import { FeatureExtractor } from '../backbone/feature-extractor';
 import { KensaError, throwIfCancelled } from '../errors';
 import type { LoadedModel, ModelArrays } from '../model-file';
-import { MODEL_FORMAT_VERSION } from '../model-file';
 import type { ModelHeaderDraft } from '../model-types';
 import type { ResizeMode } from '../imaging/load';
 import { chooseExecutionProvider, type EpRequest } from '../ort/session';
-import { backboneFor, extractAll, finishScore, imagePatches, MapRunner } from '../detectors/pipeline';
+import { childHeader, extractForModel, finishScore, imagePatches, MapRunner } from '../detectors/pipeline';
 import type { AnyDetector, FileError, RunOptions } from '../detectors/types';
-import { KENSA_VERSION } from '../../shared/version';
-import { cellCover, ReviewedHead, trainReviewHead, type ReviewedPart, type ReviewHeadConfig } from './head';
+import { cellCover, detectorArrays, ReviewedHead, trainReviewHead, type ReviewedPart, type ReviewHeadConfig } from './head';
 
 export interface ReviewedFile {
   /** The part's id (image id in a project); out-of-fold scores are keyed by it. */
@@ -82,22 +78,16 @@ export async function learnFromReview(detector: AnyDetector, parent: LoadedModel
   if (reviewed.length === 0) throw new KensaError('CONFLICT', 'no reviewed parts: nothing to learn from');
   const h = parent.header;
   const { ep } = await chooseExecutionProvider(opts.ep ?? 'auto');
-  const backbone = await backboneFor(h, parent.file, opts.backbone);
-  const extractor = await FeatureExtractor.create(backbone, h.config.embedding, ep, h.taps.map((t) => t.name));
-  let ex;
-  try {
-    ex = await extractAll(
-      reviewed.map((r) => r.file),
-      extractor,
-      h.config,
-      { ...(opts.signal ? { signal: opts.signal } : {}), onProgress: (p) => opts.onProgress?.({ ...p, phase: 'features' }) },
-    );
-  } finally {
-    await extractor.release();
-  }
+  const ex = await extractForModel(
+    parent,
+    reviewed.map((r) => r.file),
+    ep,
+    opts.backbone,
+    { ...(opts.signal ? { signal: opts.signal } : {}), onProgress: (p) => opts.onProgress?.({ ...p, phase: 'features' }) },
+  );
   const byFile = new Map(reviewed.map((r) => [r.file, r]));
   // The base detector's head (without any earlier review head): unsupervised patch scores.
-  const baseArrays = Object.fromEntries(Object.entries(parent.arrays).filter(([k]) => !k.startsWith('review/')));
+  const baseArrays = detectorArrays(parent.arrays);
   const base = await detector.openHead({ ...parent, arrays: baseArrays }, { ep, mapStep: { map: () => Promise.reject(new Error('no map step while learning')) } });
   const parts: ReviewedPart[] = [];
   const { width, height } = h.config.embedding;
@@ -151,15 +141,8 @@ export async function learnFromReview(detector: AnyDetector, parent: LoadedModel
     }
   }
   const trained = await train(parts, 'learn');
-  const { sections: _s, ...rest } = h;
   const header: ModelHeaderDraft = {
-    ...rest,
-    formatVersion: MODEL_FORMAT_VERSION,
-    id: randomUUID(),
-    parentId: h.id,
-    kensaVersion: KENSA_VERSION,
-    createdAt: new Date().toISOString(),
-    fit: { ...h.fit, ep },
+    ...childHeader(h, ep),
     review: { ...trained.info, seconds: (performance.now() - t0) / 1000 },
   };
   return { header, arrays: { ...baseArrays, ...trained.arrays }, skipped: ex.skipped, outOfFold };
