@@ -38,7 +38,6 @@ import type { ReviewedFile } from '../src-main/engine/review/learn';
 import { EngineClient } from '../src-main/jobs/engine-client';
 import { scoreReviewed } from '../src-main/services/compare';
 import { acceptVersion, honestScores, learn, learnPreview, propose } from '../src-main/services/learning';
-import { scoresFor } from '../src-main/store/index';
 import { ProjectService } from '../src-main/services/project-service';
 import { zeroMissThreshold } from '../src-main/services/threshold';
 
@@ -184,10 +183,9 @@ async function simulate(root: string, engine: EngineClient): Promise<Record<stri
     const active = await svc.loadModelFile(chosen);
 
     // The threshold the product proposes from the reviewed parts (the tuning screen's scores).
-    const honest = (await honestScores(svc, chosen)) ?? new Map<number, number>();
+    const honest = await honestScores(svc, chosen);
     const q = svc.queue().filter((x) => x.score !== null && x.verdict?.verdict);
-    const activeScores = new Map(scoresFor(svc.db, chosen).map((r) => [r.imageId, r.score]));
-    const sc = (x: (typeof q)[number]): number => honest.get(x.image.id) ?? activeScores.get(x.image.id)!;
+    const sc = (x: (typeof q)[number]): number => honest.get(x.image.id)!;
     const zm = zeroMissThreshold(
       q.filter((x) => x.verdict!.verdict === 'defect').map(sc),
       q.filter((x) => x.verdict!.verdict === 'good').map(sc),

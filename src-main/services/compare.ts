@@ -17,55 +17,53 @@ export async function compareVersions(svc: ProjectService): Promise<ModelCompari
   const verdicts = currentVerdicts(svc.db);
   const active = getActiveModel(svc.db)?.version ?? null;
   const defects = [...verdicts.values()].filter((v) => v.verdict === 'defect').length;
-  const honest = new Map<number, Map<number, number> | null>();
-  for (const m of listModels(svc.db)) if (m.status === 'ready') honest.set(m.version, await honestScores(svc, m.version));
-  const rows = listModels(svc.db)
-    .filter((m) => m.status === 'ready')
-    .map((m) => {
-      // A learning step's own training parts count with their out-of-fold scores (never in-sample).
-      const oof = honest.get(m.version) ?? null;
-      const scores = scoresFor(svc.db, m.version).map((sc) => (oof?.has(sc.imageId) ? { ...sc, score: oof.get(sc.imageId)! } : sc));
-      const t = svc.threshold(m.version);
-      const s: number[] = [];
-      const y: number[] = [];
-      for (const sc of scores) {
-        const v = verdicts.get(sc.imageId);
-        if (!v) continue;
-        s.push(sc.score);
-        y.push(v.verdict === 'defect' ? 1 : 0);
+  const ready = listModels(svc.db).filter((m) => m.status === 'ready');
+  // A learning step's own training parts count with their out-of-fold scores (never in-sample).
+  const honest = new Map<number, Map<number, number>>();
+  for (const m of ready) honest.set(m.version, await honestScores(svc, m.version));
+  const rows = ready.map((m) => {
+    const scores = [...honest.get(m.version)!].map(([imageId, score]) => ({ imageId, score }));
+    const t = svc.threshold(m.version);
+    const s: number[] = [];
+    const y: number[] = [];
+    for (const sc of scores) {
+      const v = verdicts.get(sc.imageId);
+      if (!v) continue;
+      s.push(sc.score);
+      y.push(v.verdict === 'defect' ? 1 : 0);
+    }
+    const nDef = y.filter((l) => l === 1).length;
+    const nGood = y.length - nDef;
+    const zm = nDef > 0 && nGood > 0 ? zeroMiss(s, y) : null;
+    let misses: number | null = null;
+    let falseAlarms: number | null = null;
+    let flagged: number | null = null;
+    if (t) {
+      misses = 0;
+      falseAlarms = 0;
+      for (let i = 0; i < s.length; i++) {
+        if (y[i] === 1 && s[i]! < t.value) misses++;
+        if (y[i] === 0 && s[i]! >= t.value) falseAlarms++;
       }
-      const nDef = y.filter((l) => l === 1).length;
-      const nGood = y.length - nDef;
-      const zm = nDef > 0 && nGood > 0 ? zeroMiss(s, y) : null;
-      let misses: number | null = null;
-      let falseAlarms: number | null = null;
-      let flagged: number | null = null;
-      if (t) {
-        misses = 0;
-        falseAlarms = 0;
-        for (let i = 0; i < s.length; i++) {
-          if (y[i] === 1 && s[i]! < t.value) misses++;
-          if (y[i] === 0 && s[i]! >= t.value) falseAlarms++;
-        }
-        flagged = scores.filter((sc) => sc.score >= t.value).length;
-      }
-      return {
-        version: m.version,
-        detector: m.detector,
-        kind: m.kind,
-        active: m.version === active,
-        reviewedScored: y.length,
-        defects: nDef,
-        goods: nGood,
-        auroc: nDef > 0 && nGood > 0 ? auroc(s, y) : null,
-        pg0: zm?.pg0 ?? null,
-        threshold: t?.value ?? null,
-        misses,
-        falseAlarms,
-        reviewLoad: t && scores.length > 0 ? { flagged: flagged!, total: scores.length, share: flagged! / scores.length } : null,
-        fitSeconds: m.fitSeconds,
-      };
-    });
+      flagged = scores.filter((sc) => sc.score >= t.value).length;
+    }
+    return {
+      version: m.version,
+      detector: m.detector,
+      kind: m.kind,
+      active: m.version === active,
+      reviewedScored: y.length,
+      defects: nDef,
+      goods: nGood,
+      auroc: nDef > 0 && nGood > 0 ? auroc(s, y) : null,
+      pg0: zm?.pg0 ?? null,
+      threshold: t?.value ?? null,
+      misses,
+      falseAlarms,
+      reviewLoad: t && scores.length > 0 ? { flagged: flagged!, total: scores.length, share: flagged! / scores.length } : null,
+      fitSeconds: m.fitSeconds,
+    };
+  });
   return { reviewed: verdicts.size, defects, goods: verdicts.size - defects, rows };
 }
 

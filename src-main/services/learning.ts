@@ -136,15 +136,28 @@ function expected(parts: ReviewedPart[], scores: Map<number, number>): { miss: E
   return { miss: d.length > 0 ? expectedMissLoo(d, g, { kind: 'absolute', value: 0 }) : null, pg0: zm?.pg0 ?? null, n: have.length };
 }
 
+/** A version's stored scores by image id, with `oof` (out-of-fold scores) laid over them. */
+function withOutOfFold(svc: ProjectService, version: number, oof: Map<number, number> | null): Map<number, number> {
+  const scores = new Map(scoresFor(svc.db, version).map((r) => [r.imageId, r.score]));
+  for (const [id, score] of oof ?? []) scores.set(id, score);
+  return scores;
+}
+
 /**
- * Scores of a version for threshold tuning that do not flatter it: for a learning step, the
- * parts it learned from get their out-of-fold scores (a head that never saw them); every other
- * version's stored scores are returned as they are. Null = nothing to replace.
+ * A version's scores by image id that do not flatter it, for tuning and comparing: a learning
+ * step's own training parts get their out-of-fold scores (a head that never saw them); every
+ * other score is the stored one.
  */
-export async function honestScores(svc: ProjectService, version: number): Promise<Map<number, number> | null> {
-  const m = getModel(svc.db, version);
-  if (!m || m.kind !== 'learn') return null;
-  return readOof(svc, version);
+export async function honestScores(svc: ProjectService, version: number): Promise<Map<number, number>> {
+  return withOutOfFold(svc, version, await outOfFoldScores(svc, version));
+}
+
+/**
+ * The out-of-fold scores that replace a learning step's own stored ones (null for any other
+ * version: its stored scores are already honest). Cheap for the tuning screen's every query.
+ */
+export async function outOfFoldScores(svc: ProjectService, version: number): Promise<Map<number, number> | null> {
+  return getModel(svc.db, version)?.kind === 'learn' ? readOof(svc, version) : null;
 }
 
 /** What accepting a learning step would change (at the threshold in force). */
@@ -233,12 +246,11 @@ export async function propose(svc: ProjectService): Promise<ModelProposal> {
         continue;
       }
       // Out-of-fold scores of the parts it learned from; parts reviewed since then have honest scores too.
-      scores = new Map(scoresFor(svc.db, m.version).map((s) => [s.imageId, s.score]));
-      for (const [id, s] of oof) scores.set(id, s);
+      scores = withOutOfFold(svc, m.version, oof);
       const learned = new Set(m.addedImageIds);
       for (const id of [...scores.keys()]) if (learned.has(id) && !oof.has(id)) scores.delete(id);
     } else {
-      scores = new Map(scoresFor(svc.db, m.version).map((s) => [s.imageId, s.score]));
+      scores = withOutOfFold(svc, m.version, null);
     }
     const missing = parts.filter((p) => !scores.has(p.id)).length;
     if (missing > 0) {

@@ -41,7 +41,7 @@ import { KENSA_VERSION } from '../shared/version';
 import { getImage, getScore, thresholdHistory, verdictHistory, type ModelRecord, type Verdict } from '../store/index';
 import { getDetector, listDetectors } from '../engine/detectors/registry';
 import { compareVersions, scoreReviewed } from './compare';
-import { acceptVersion, honestScores, learn, learnPreview, propose } from './learning';
+import { acceptVersion, learn, learnPreview, outOfFoldScores, propose } from './learning';
 import { exportReport } from './report';
 import { bandStats, tuningStats } from './threshold';
 import { writeDemoImages } from './demo';
@@ -665,11 +665,11 @@ class WorkstationImpl implements Workstation {
     const model = p.activeModel();
     // A learning step's own training parts are scored out-of-fold here, so the zero-miss
     // threshold is not set on scores the head was fitted to.
-    const honest = model ? await honestScores(p, model.version) : null;
+    const honest = model ? await outOfFoldScores(p, model.version) : null;
     const q = p
       .queue()
       .filter((x) => x.score !== null)
-      .map((x) => (honest?.has(x.image.id) ? { ...x, score: honest.get(x.image.id)! } : x));
+      .map((x) => ({ ...x, score: honest?.get(x.image.id) ?? x.score }));
     const inForce = p.threshold();
     const threshold = a.threshold ?? inForce?.value ?? Math.max(0, ...q.map((x) => x.score!));
     const parts = q.filter((x) => x.verdict?.verdict).map((x) => ({ score: x.score!, verdict: x.verdict!.verdict!, defectType: x.verdict!.defectType }));
