@@ -1,0 +1,38 @@
+/** `projects.*`: create, open, the sample project, state, close, project settings. */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { KensaError } from '../../../shared/errors';
+import { writeDemoImages } from '../../demo';
+import type { NamespaceHandlers, WorkstationContext } from '../context';
+
+export function projectHandlers(ctx: WorkstationContext): NamespaceHandlers<'projects'> {
+  return {
+    'projects.create': async ({ dir, name }) => {
+      if (existsSync(path.join(path.resolve(dir), 'kensa.db'))) throw new KensaError('CONFLICT', `${path.resolve(dir)} already holds a Kensa project: open it instead`);
+      return ctx.openProject(dir, name);
+    },
+    'projects.open': async ({ dir }) => ctx.openProject(dir),
+    'projects.createDemo': async ({ dir }) => {
+      const target = path.resolve(dir ?? path.join(ctx.configDir, 'sample-project'));
+      if (existsSync(path.join(target, 'kensa.db'))) return ctx.openProject(target);
+      await ctx.openProject(target, 'Sample: machined washers');
+      const layout = await writeDemoImages(target);
+      await ctx.need().importImages([layout.trainDir], 'train', ctx.actor());
+      await ctx.need().importImages([layout.inspectDir], 'inspect', ctx.actor());
+      ctx.emitState();
+      return ctx.state();
+    },
+    'projects.state': async () => (ctx.project ? ctx.state() : null),
+    'projects.close': async () => {
+      ctx.jobs.assertIdle('cancel it first');
+      ctx.closeProject();
+      ctx.emitState();
+      return null;
+    },
+    'projects.updateSettings': async ({ autoRefitAfter }) => {
+      ctx.need().updateSettings({ autoRefitAfter }, ctx.reviewer());
+      ctx.emitState();
+      return ctx.state();
+    },
+  };
+}
