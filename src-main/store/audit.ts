@@ -31,7 +31,7 @@
 import { KensaError } from '../shared/errors';
 import { invalid, nowIso, text } from './checks';
 import { cached, readTx, type Db } from './db';
-import { canonicalJson, sha256Hex, type JsonValue } from './json';
+import { canonicalJson, redactSecrets, sha256Hex, type JsonValue } from './json';
 
 export const GENESIS_HASH = '0'.repeat(64);
 
@@ -366,7 +366,7 @@ class ProjectExpectation {
       }
     }
     const settings = typeof row.settings === 'string' ? safeParse(row.settings) : null;
-    if (this.settings && canonicalJson(settings) !== canonicalJson(this.settings.value)) {
+    if (this.settings && canonicalJson(redactSecrets(settings) as JsonValue) !== canonicalJson(this.settings.value)) {
       problems.push({ seq: this.settings.seq, reason: `the project settings no longer match audit event ${this.settings.seq}` });
     }
     if (this.active && (row.active_model_version ?? null) !== this.active.value) {

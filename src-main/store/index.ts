@@ -78,6 +78,7 @@ export {
   currentVerdict,
   verdictHistory,
   goodVerdictsSince,
+  absorbedImages,
   type VerdictValue,
   type VerdictAction,
   type NewVerdict,
@@ -89,6 +90,8 @@ export {
   queueAll,
   queueRow,
   queueCounts,
+  scoredQueue,
+  VERDICT_CODE,
   QUEUE_FILTERS,
   QUEUE_PAGE_DEFAULT,
   QUEUE_PAGE_MAX,
@@ -98,6 +101,7 @@ export {
   type QueueScope,
   type QueuePageOptions,
   type QueueCounts,
+  type ScoredQueue,
 } from './queue';
 export {
   setThreshold,
@@ -108,3 +112,19 @@ export {
   type Threshold,
   type ThresholdRow,
 } from './thresholds';
+export {
+  addLinePart,
+  commitLineResult,
+  unscoredLineParts,
+  outboxAfter,
+  lastOutboxSeq,
+  sinkCursor,
+  advanceSinkCursor,
+  startSinkAtEnd,
+  lineWindowStats,
+  lineTotals,
+  disposition,
+  type NewLinePart,
+  type LineResultInput,
+  type LineWindowStats,
+} from './line';

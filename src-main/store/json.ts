@@ -65,3 +65,14 @@ export function parseJson(text: string, what: string): JsonValue {
     throw new KensaError('STORE_CORRUPT', `${what} is not valid JSON`, { cause: e });
   }
 }
+
+/**
+ * A settings value as the audit log records it: every string under a key named `password`
+ * becomes "***" (a broker password must not end up in an append-only log). The audit check
+ * compares the project row with its events through the same function.
+ */
+export function redactSecrets(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(redactSecrets);
+  if (v === null || typeof v !== 'object') return v;
+  return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, k === 'password' && typeof x === 'string' ? '***' : redactSecrets(x)]));
+}

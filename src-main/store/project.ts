@@ -8,16 +8,27 @@ import { KensaError } from '../shared/errors';
 import { appendAudit } from './audit';
 import { integer, invalid, nowIso, personName, text } from './checks';
 import { writeTx, type Db } from './db';
-import { canonicalJson, parseJson, type JsonValue } from './json';
+import { canonicalJson, parseJson, redactSecrets, type JsonValue } from './json';
+import { DEFAULT_LINE_SETTINGS, DEFAULT_RETENTION, type LineSettings, type RetentionSettings } from '../shared/line';
+import { checkLineSettings, checkRetention, readLineSettings, readRetention } from './line-settings';
 
 export interface ProjectSettings {
   /** Refit automatically once this many good verdicts on flagged parts are pending; null = only by hand. */
   autoRefitAfter: number | null;
   /** Reviewed defects needed before a zero-miss threshold is proposed (fewer: say so, propose nothing). */
   minDefectsForZeroMiss: number;
+  /** Watched folders and where results go back to the line (shared/line.ts). */
+  line: LineSettings;
+  /** What is kept of passed parts' anomaly maps (shared/line.ts). */
+  retention: RetentionSettings;
 }
 
-export const DEFAULT_SETTINGS: Readonly<ProjectSettings> = Object.freeze({ autoRefitAfter: null, minDefectsForZeroMiss: 3 });
+export const DEFAULT_SETTINGS: Readonly<ProjectSettings> = Object.freeze({
+  autoRefitAfter: null,
+  minDefectsForZeroMiss: 3,
+  line: DEFAULT_LINE_SETTINGS,
+  retention: DEFAULT_RETENTION,
+});
 
 export interface Project {
   name: string;
@@ -81,7 +92,7 @@ export function updateSettings(db: Db, patch: Partial<ProjectSettings>, actor: s
     const next = { ...DEFAULT_SETTINGS, ...stored, ...clean };
     const nextText = canonicalJson(next);
     db.prepare('UPDATE project SET settings = ? WHERE id = 1').run(nextText);
-    appendAudit(db, { actor: who, kind: 'project', entity: 'project', entityId: 1, payload: { action: 'settings', patch: clean, settings: next } });
+    appendAudit(db, { actor: who, kind: 'project', entity: 'project', entityId: 1, payload: redactSecrets({ action: 'settings', patch: clean, settings: next }) as JsonValue });
     return mapProject(getProjectRow(db) as ProjectRow);
   });
 }
@@ -97,6 +108,8 @@ function validatePatch(patch: Partial<ProjectSettings>): Partial<ProjectSettings
     if (value === undefined) continue;
     if (key === 'autoRefitAfter') out.autoRefitAfter = value === null ? null : integer(value, 'autoRefitAfter', 1);
     else if (key === 'minDefectsForZeroMiss') out.minDefectsForZeroMiss = integer(value, 'minDefectsForZeroMiss', 1);
+    else if (key === 'line') out.line = checkLineSettings(value);
+    else if (key === 'retention') out.retention = checkRetention(value);
     else throw invalid(`unknown project setting '${key}'`);
   }
   return out;
@@ -110,5 +123,8 @@ function parseSettings(textValue: string): ProjectSettings {
   return {
     autoRefitAfter: auto === null || (typeof auto === 'number' && Number.isSafeInteger(auto) && auto >= 1) ? (auto ?? null) : DEFAULT_SETTINGS.autoRefitAfter,
     minDefectsForZeroMiss: typeof min === 'number' && Number.isSafeInteger(min) && min >= 1 ? min : DEFAULT_SETTINGS.minDefectsForZeroMiss,
+    line: readLineSettings(s.line),
+    retention: readRetention(s.retention),
   };
 }
+

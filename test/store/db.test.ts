@@ -58,7 +58,7 @@ describe('openProjectDb', () => {
     expect(userVersion(db)).toBe(LATEST_VERSION);
     expect(db.pragma('application_id', { simple: true })).toBe(0x4b454e53);
     // foreign keys are enforced
-    expect(() => db.prepare('INSERT INTO scores VALUES (999, 999, 1.0, 1.0, NULL, ?)').run('t')).toThrow(/FOREIGN KEY/);
+    expect(() => db.prepare('INSERT INTO scores (image_id, model_version, score, max_patch_score, map_file, scored_at) VALUES (999, 999, 1.0, 1.0, NULL, ?)').run('t')).toThrow(/FOREIGN KEY/);
     closeProjectDb(db);
     closeProjectDb(db); // closing twice is harmless
   });

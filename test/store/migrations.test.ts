@@ -43,7 +43,7 @@ function tables(db: Raw): Map<string, { strict: number }> {
   return new Map(rows.map((r) => [r.name, { strict: r.strict }]));
 }
 
-function names(db: Raw, type: 'index' | 'trigger'): string[] {
+function names(db: Raw, type: 'index' | 'trigger' | 'table'): string[] {
   return (db.prepare(`SELECT name FROM sqlite_schema WHERE type = ? AND name NOT LIKE 'sqlite_%' ORDER BY name`).pluck().all(type) as string[]);
 }
 
@@ -247,6 +247,34 @@ const CASES: Record<number, MigrationCase> = {
       const plan = (db.prepare(`EXPLAIN QUERY PLAN ${page}`).all(2.5, 2.5, 2) as { detail: string }[]).map((r) => r.detail).join('; ');
       expect(plan).toMatch(/scores_rank/);
       expect(plan).not.toMatch(/TEMP B-TREE/);
+    },
+  },
+  5: {
+    before(db) {
+      initProject(db, 'Line 5', 'alice');
+      const img = db.prepare(`INSERT INTO images VALUES (?, ?, ?, 10, 4, 4, 'png', 'inspect', 't', 'b')`);
+      for (let i = 1; i <= 2; i++) img.run(i, `p${i}.png`, sha(`img${i}`));
+      db.prepare(
+        `INSERT INTO models (version, kind, backbone_id, backbone_sha256, config, model_file, model_sha256, detector, status, created_at, created_by)
+         VALUES (1, 'fit', 'bb', ?, '{}', 'models/v1.kensa', ?, 'patchcore', 'ready', 't', 'alice')`,
+      ).run(H, H);
+      db.prepare(`INSERT INTO scores VALUES (1, 1, 0.5, 1, 'maps/v0001/1.png', 't')`).run();
+      db.prepare(`INSERT INTO verdicts (image_id, action, verdict, reviewer, created_at) VALUES (1, 'set', 'good', 'alice', 't')`).run();
+    },
+    after(db) {
+      for (const t of ['line_parts', 'line_outbox', 'line_cursors']) expect(names(db, 'table')).toContain(t);
+      // Existing scores keep their rows: map size unknown, map kept whole.
+      expect(db.prepare('SELECT map_file, map_bytes, map_kept FROM scores WHERE image_id = 1').get()).toEqual({ map_file: 'maps/v0001/1.png', map_bytes: null, map_kept: 'full' });
+      expect(() => db.prepare(`UPDATE scores SET map_kept = 'half' WHERE image_id = 1`).run()).toThrow(/CHECK/);
+      // A verdict on a part that did not come from the line adds nothing to the outbox ...
+      db.prepare(`INSERT INTO verdicts (image_id, action, verdict, reviewer, created_at) VALUES (1, 'set', 'defect', 'bob', 't2')`).run();
+      expect(db.prepare('SELECT count(*) FROM line_outbox').pluck().get()).toBe(0);
+      // ... a verdict on a line part with a result does, in the same statement's transaction.
+      db.prepare(`INSERT INTO line_parts (image_id, source, file, complete_at, claimed_at, scored_at, model_version) VALUES (2, '/in', 'a.png', 1, 2, 3, 1)`).run();
+      db.prepare(`INSERT INTO scores VALUES (2, 1, 0.7, 1, NULL, 't', NULL, 'full')`).run();
+      const v = db.prepare(`INSERT INTO verdicts (image_id, action, verdict, reviewer, created_at) VALUES (2, 'set', 'defect', 'bob', 't3') RETURNING id`).pluck().get();
+      expect(db.prepare('SELECT image_id, event, verdict_id, at FROM line_outbox').all()).toEqual([{ image_id: 2, event: 'verdict', verdict_id: v, at: 't3' }]);
+      expect(() => db.prepare(`INSERT INTO line_cursors VALUES ('fax', 0, 't')`).run()).toThrow(/CHECK/);
     },
   },
 };

@@ -17,6 +17,7 @@ import { migration0001 } from './0001-initial';
 import { migration0002 } from './0002-detectors';
 import { migration0003 } from './0003-learning';
 import { migration0004 } from './0004-queue-index';
+import { migration0005 } from './0005-line';
 
 export interface Migration {
   readonly version: number;
@@ -24,7 +25,7 @@ export interface Migration {
   up(db: Database.Database): void;
 }
 
-export const MIGRATIONS: readonly Migration[] = [migration0001, migration0002, migration0003, migration0004];
+export const MIGRATIONS: readonly Migration[] = [migration0001, migration0002, migration0003, migration0004, migration0005];
 
 /** The schema version this code writes and understands. */
 export const LATEST_VERSION: number = MIGRATIONS.length === 0 ? 0 : MIGRATIONS[MIGRATIONS.length - 1].version;
