@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { KensaError } from '../engine/errors';
-import type { FromWorker, JobResult, JobSpec, ResultOf, ScoreItem, ToWorker } from './protocol';
+import type { FromWorker, JobResult, JobSpec, ResultOf, ScoreItem, ScoreSummary, StreamItem, StreamJob, ToWorker } from './protocol';
 
 export interface JobHandlers {
   onProgress?: (p: { phase: string; done: number; total: number }) => void;
@@ -84,6 +84,19 @@ export class EngineClient {
       id,
       result: result as Promise<ResultOf<J>>,
       cancel: () => this.worker?.postMessage({ type: 'cancel', id } satisfies ToWorker),
+    };
+  }
+
+  /**
+   * Starts a stream job (protocol.ts StreamJob): `feed` parts while it runs, each comes back
+   * through handlers.onItem in feed order; `end` lets it finish what was fed and resolve.
+   */
+  stream(job: StreamJob, handlers: JobHandlers = {}): JobHandle<ScoreSummary> & { feed(items: StreamItem[]): void; end(): void } {
+    const h = this.run(job, handlers);
+    return {
+      ...h,
+      feed: (items) => this.worker?.postMessage({ type: 'feed', id: h.id, items } satisfies ToWorker),
+      end: () => this.worker?.postMessage({ type: 'end', id: h.id } satisfies ToWorker),
     };
   }
 

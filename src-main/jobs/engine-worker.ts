@@ -15,12 +15,15 @@ import { loadModel, saveModel } from '../engine/model-file';
 import { writeMapPng } from '../engine/imaging/mapfile';
 import { fitModel, learnModel, openScorer, refitModel } from '../engine/detectors/registry';
 import type { Progress } from '../engine/detectors/types';
-import type { EvalJob, FitJob, LearnJob, FromWorker, JobResult, RefitJob, ScoreItem, ScoreJob, ToWorker } from './protocol';
+import type { EvalJob, FitJob, LearnJob, FromWorker, JobResult, RefitJob, ScoreItem, ScoreJob, StreamItem, StreamJob, ToWorker } from './protocol';
+import { decodeOne, type Decoded } from '../engine/detectors/pipeline';
 
 const port = parentPort;
 if (!port) throw new Error('engine-worker must run in a worker thread');
 
 const running = new Map<number, AbortController>();
+/** Stream jobs' inboxes: fed items wait here until the scorer takes them. */
+const streams = new Map<number, { push(items: StreamItem[]): void; end(): void }>();
 
 function post(msg: FromWorker): void {
   port!.postMessage(msg);
@@ -105,7 +108,7 @@ async function runScore(id: number, job: ScoreJob, signal: AbortSignal): Promise
         if (job.maps) {
           const name = job.maps.names[index.get(r.file) ?? -1];
           if (name) {
-            await writeMapPng(path.join(job.maps.dir, name), r.map, r.width, r.height, job.maps.max);
+            item.mapBytes = await writeMapPng(path.join(job.maps.dir, name), r.map, r.width, r.height, job.maps.max);
             item.map = name;
           }
         }
@@ -129,6 +132,96 @@ async function runScore(id: number, job: ScoreJob, signal: AbortSignal): Promise
   return { kind: 'score', model: job.model, ep: scorer.ep, scored, failed };
 }
 
+/**
+ * A stream job (protocol.ts StreamJob): the scorer is opened once; fed items are scored in
+ * feed order. The next item is decoded (sharp, on libuv's threads) while the current one runs
+ * through ORT, so decode time hides behind inference when parts come back to back.
+ */
+async function runStream(id: number, job: StreamJob, signal: AbortSignal): Promise<JobResult> {
+  // The inbox exists before the first await: items fed while the model loads wait in it.
+  const queue: { item: StreamItem; decoded: Promise<Decoded>; t0: number }[] = [];
+  let ended = false;
+  let wake: (() => void) | null = null;
+  const poke = (): void => {
+    wake?.();
+    wake = null;
+  };
+  streams.set(id, {
+    push(items) {
+      // Decoding starts when an item comes near the front (at most two in flight).
+      for (const item of items) queue.push({ item, decoded: null as unknown as Promise<Decoded>, t0: 0 });
+      poke();
+    },
+    end() {
+      ended = true;
+      poke();
+    },
+  });
+  signal.addEventListener('abort', poke);
+  let scorer: Awaited<ReturnType<typeof openScorer>>;
+  let cfg: Parameters<typeof decodeOne>[1];
+  try {
+    const model = await loadModel(job.model);
+    scorer = await openScorer(model, {
+      ...(job.backbone === undefined ? {} : { backbone: job.backbone }),
+      ...(job.ep === undefined ? {} : { ep: job.ep }),
+    });
+    cfg = model.header.config;
+    if (job.maps) await mkdir(job.maps.dir, { recursive: true });
+  } catch (e) {
+    streams.delete(id);
+    throw e;
+  }
+  const start = (i: number): void => {
+    const q = queue[i];
+    if (q && q.t0 === 0) {
+      q.t0 = performance.now();
+      q.decoded = decodeOne(q.item.file, cfg);
+    }
+  };
+  let scored = 0;
+  let failed = 0;
+  try {
+    for (;;) {
+      if (signal.aborted) throw new Error('cancelled');
+      if (queue.length === 0) {
+        if (ended) break;
+        await new Promise<void>((r) => (wake = r));
+        continue;
+      }
+      start(0);
+      start(1);
+      const q = queue[0]!;
+      const d = await q.decoded;
+      queue.shift();
+      start(1);
+      let item: ScoreItem;
+      if (d.error) {
+        item = { ok: false, file: d.file, error: d.error };
+        failed += 1;
+      } else {
+        try {
+          const r = await scorer.scoreDecoded(d, performance.now() - q.t0);
+          item = { ok: true, file: r.file, score: r.score, maxPatchScore: r.maxPatchScore, imageWidth: r.imageWidth, imageHeight: r.imageHeight, sha256: r.sha256, timing: r.timing };
+          if (job.maps && q.item.map) {
+            item.mapBytes = await writeMapPng(path.join(job.maps.dir, q.item.map), r.map, r.width, r.height, job.maps.max);
+            item.map = q.item.map;
+          }
+          scored += 1;
+        } catch (e) {
+          item = { ok: false, file: d.file, error: toSerializedError(e) };
+          failed += 1;
+        }
+      }
+      post({ type: 'item', id, item });
+    }
+  } finally {
+    streams.delete(id);
+    await scorer.release();
+  }
+  return { kind: 'stream', model: job.model, ep: scorer.ep, scored, failed };
+}
+
 async function runEval(id: number, job: EvalJob, signal: AbortSignal): Promise<JobResult> {
   const report = await evaluateDataset(job.dataset, {
     signal,
@@ -148,6 +241,14 @@ port.on('message', (msg: ToWorker) => {
     running.get(msg.id)?.abort();
     return;
   }
+  if (msg.type === 'feed') {
+    streams.get(msg.id)?.push(msg.items);
+    return;
+  }
+  if (msg.type === 'end') {
+    streams.get(msg.id)?.end();
+    return;
+  }
   const ctl = new AbortController();
   running.set(msg.id, ctl);
   const { job } = msg;
@@ -159,8 +260,10 @@ port.on('message', (msg: ToWorker) => {
         : job.kind === 'learn'
           ? runLearn(msg.id, job, ctl.signal)
           : job.kind === 'score'
-          ? runScore(msg.id, job, ctl.signal)
-          : runEval(msg.id, job, ctl.signal);
+            ? runScore(msg.id, job, ctl.signal)
+            : job.kind === 'stream'
+              ? runStream(msg.id, job, ctl.signal)
+              : runEval(msg.id, job, ctl.signal);
   work
     .then((result) => post({ type: 'done', id: msg.id, result }))
     .catch((e: unknown) => {

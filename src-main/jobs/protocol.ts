@@ -68,6 +68,26 @@ export interface LearnJob {
   config?: Record<string, unknown>;
 }
 
+/**
+ * A scoring session for parts that arrive one by one (the line): the model and backbone are
+ * loaded once, files are fed with `feed` messages while it runs, and each yields an `item`
+ * in feed order. It ends after `end` once everything fed is scored, or at `cancel`.
+ */
+export interface StreamJob {
+  kind: 'stream';
+  model: string;
+  backbone?: string;
+  ep?: EpRequest;
+  /** Raw anomaly maps: each fed item names its file in `dir` (16-bit PNG, scale 0..max). */
+  maps?: { dir: string; max: number };
+}
+
+/** One part for a stream job: the file, and the map file name to write (when maps are on). */
+export interface StreamItem {
+  file: string;
+  map?: string;
+}
+
 export interface EvalJob {
   kind: 'eval';
   dataset: string;
@@ -80,7 +100,7 @@ export interface EvalJob {
   modelOut?: string;
 }
 
-export type JobSpec = FitJob | ScoreJob | EvalJob | RefitJob | LearnJob;
+export type JobSpec = FitJob | ScoreJob | EvalJob | RefitJob | LearnJob | StreamJob;
 
 export interface FitSummary {
   kind: 'fit' | 'refit' | 'learn';
@@ -102,14 +122,15 @@ export type ScoreItem =
       imageHeight: number;
       sha256: string;
       heatmap?: string;
-      /** File name of the saved map (ScoreJob.maps). */
+      /** File name of the saved map (ScoreJob.maps / StreamItem.map) and its size in bytes. */
       map?: string;
+      mapBytes?: number;
       timing: { decodeMs: number; backboneMs: number; headMs: number; mapMs: number };
     }
   | { ok: false; file: string; error: SerializedKensaError };
 
 export interface ScoreSummary {
-  kind: 'score';
+  kind: 'score' | 'stream';
   model: string;
   ep: string;
   scored: number;
@@ -124,9 +145,15 @@ export interface EvalSummary {
 export type JobResult = FitSummary | ScoreSummary | EvalSummary;
 
 /** What each job kind resolves to. */
-export type ResultOf<J extends JobSpec> = J extends FitJob | RefitJob | LearnJob ? FitSummary : J extends ScoreJob ? ScoreSummary : EvalSummary;
+export type ResultOf<J extends JobSpec> = J extends FitJob | RefitJob | LearnJob ? FitSummary : J extends ScoreJob | StreamJob ? ScoreSummary : EvalSummary;
 
-export type ToWorker = { type: 'start'; id: number; job: JobSpec } | { type: 'cancel'; id: number };
+export type ToWorker =
+  | { type: 'start'; id: number; job: JobSpec }
+  | { type: 'cancel'; id: number }
+  /** More parts for a running stream job. */
+  | { type: 'feed'; id: number; items: StreamItem[] }
+  /** No more parts for a stream job: finish what was fed, then resolve. */
+  | { type: 'end'; id: number };
 
 export type FromWorker =
   | { type: 'progress'; id: number; progress: Progress | { phase: string; done: number; total: number } }

@@ -89,4 +89,36 @@ describe.skipIf(!have)('EngineClient (worker thread)', () => {
     expect(items.map((i) => i.ok)).toEqual([true, false, true]);
     expect(items[1]!.file).toContain('nope.png');
   });
+
+  it('a stream job scores parts fed while it runs, in feed order, with the same scores as a score job, and writes their maps', async () => {
+    const model = path.join(tmp, 'm.kensa');
+    const parts = [files[100]!, files[101]!, path.join(tmp, 'nope.png'), files[102]!];
+    const batch: { file: string; score: number }[] = [];
+    await engine.run({ kind: 'score', model, files: parts }, { onItem: (i) => i.ok && batch.push({ file: i.file, score: i.score }) }).result;
+    const items: { ok: boolean; file: string; score?: number; map?: string; mapBytes?: number }[] = [];
+    const maps = path.join(tmp, 'stream-maps');
+    const s = engine.stream({ kind: 'stream', model, maps: { dir: maps, max: 100 } }, { onItem: (i) => items.push(i) });
+    s.feed([{ file: parts[0]!, map: 'a.png' }]); // fed before the model has loaded
+    await new Promise((r) => setTimeout(r, 300));
+    s.feed([{ file: parts[1]!, map: 'b.png' }, { file: parts[2]!, map: 'c.png' }]);
+    await new Promise((r) => setTimeout(r, 300));
+    s.feed([{ file: parts[3]! }]);
+    s.end();
+    const r = await s.result;
+    expect(r).toMatchObject({ kind: 'stream', scored: 3, failed: 1 });
+    expect(items.map((i) => [path.basename(i.file), i.ok])).toEqual(parts.map((f) => [path.basename(f), !f.endsWith('nope.png')]));
+    const ok = items.filter((i) => i.ok);
+    expect(ok.map((i) => i.score)).toEqual(batch.map((b) => b.score));
+    expect(ok.map((i) => i.map)).toEqual(['a.png', 'b.png', undefined]);
+    expect(readdirSync(maps).sort()).toEqual(['a.png', 'b.png']);
+    expect(ok[0]!.mapBytes).toBeGreaterThan(1000);
+  });
+
+  it('a stream job that is cancelled while idle rejects with CANCELLED', async () => {
+    const s = engine.stream({ kind: 'stream', model: path.join(tmp, 'm.kensa') });
+    s.feed([{ file: files[103]! }]);
+    await new Promise((r) => setTimeout(r, 1500));
+    s.cancel();
+    await expect(s.result).rejects.toMatchObject({ code: 'CANCELLED' });
+  });
 });

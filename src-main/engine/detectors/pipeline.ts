@@ -550,7 +550,8 @@ export class Scorer {
     return this.scoreDecoded(d, performance.now() - t);
   }
 
-  private async scoreDecoded(d: Decoded, decodeMs: number): Promise<ScoreResult> {
+  /** Scores an image decoded by decodeOne (callers that overlap decoding with inference). */
+  async scoreDecoded(d: Decoded, decodeMs: number): Promise<ScoreResult> {
     const timing: ScoreTiming = { decodeMs, backboneMs: 0, headMs: 0, mapMs: 0 };
     const t = performance.now();
     const p = await this.extractor.extract(d.image!.rgb, 1);

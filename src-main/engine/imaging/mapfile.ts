@@ -4,7 +4,8 @@
  * raw score units to within max/65535 — far below anything a reviewer or a threshold can
  * see — at a fraction of the size of float32, and any image tool can open it.
  *
- * Layout in memory: map [H, W] float32, row-major.
+ * Layout in memory: map [H, W] float32, row-major. Maps come in two sizes: full (16-bit, the
+ * model's input size) and preview (8-bit, ≤ 64 px, for passed parts under a retention policy).
  */
 import { readFile } from 'node:fs/promises';
 import zlib from 'node:zlib';
@@ -13,29 +14,72 @@ import { KensaError } from '../errors';
 import { writeFileAtomic } from '../model-file';
 import { ihdr, PNG_SIGNATURE, pngChunk } from './png';
 
-/** Encodes a map as a 16-bit grayscale PNG (see the module comment for the value mapping). */
-export function encodeMapPng(map: Float32Array, width: number, height: number, max: number): Buffer {
+/**
+ * Encodes a map as a grayscale PNG (see the module comment for the value mapping): 16-bit at
+ * full size, or 8-bit for a preview. Every row uses PNG's Sub filter (each sample minus its
+ * left neighbour): a map is smooth, so the differences are small and deflate to about 60 % of
+ * the unfiltered size (a 256 × 256 map: ~120 KB unfiltered, ~70 KB with Sub).
+ */
+export function encodeMapPng(map: Float32Array, width: number, height: number, max: number, bits: 8 | 16 = 16): Buffer {
   if (map.length !== width * height) throw new Error(`map has ${map.length} values for ${width}×${height}`);
   if (!(max > 0)) throw new Error(`map scale max must be > 0, got ${max}`);
-  const stride = 1 + width * 2;
+  const bpp = bits / 8;
+  const stride = 1 + width * bpp;
   const raw = Buffer.alloc(stride * height);
+  const row = Buffer.alloc(width * bpp);
+  const top = bits === 16 ? 65535 : 255;
   for (let y = 0; y < height; y++) {
-    raw[y * stride] = 0; // filter: none
     for (let x = 0; x < width; x++) {
-      const v = Math.round((Math.min(max, Math.max(0, map[y * width + x]!)) / max) * 65535);
-      raw.writeUInt16BE(v, y * stride + 1 + x * 2);
+      const v = Math.round((Math.min(max, Math.max(0, map[y * width + x]!)) / max) * top);
+      if (bits === 16) row.writeUInt16BE(v, x * 2);
+      else row[x] = v;
     }
+    const o = y * stride;
+    raw[o] = 1; // filter: Sub
+    for (let i = 0; i < row.length; i++) raw[o + 1 + i] = (row[i]! - (i >= bpp ? row[i - bpp]! : 0)) & 255;
   }
   return Buffer.concat([
     PNG_SIGNATURE,
-    pngChunk('IHDR', ihdr(width, height, 16, 0)),
+    pngChunk('IHDR', ihdr(width, height, bits, 0)),
     pngChunk('IDAT', zlib.deflateSync(raw, { level: 6 })),
     pngChunk('IEND', new Uint8Array(0)),
   ]);
 }
 
-export async function writeMapPng(file: string, map: Float32Array, width: number, height: number, max: number): Promise<void> {
-  await writeFileAtomic(file, encodeMapPng(map, width, height, max));
+/** The side of a preview map: enough for a heatmap overlay (the map is a blurred upsample of a ~32 × 32 patch grid). */
+export const PREVIEW_SIDE = 64;
+
+/**
+ * A small map for the retention policy: box-averaged down to at most PREVIEW_SIDE on the long
+ * side, 8-bit (256 levels over 0..max, as many as the heatmap's colour ramp has). Read back
+ * by readMapPng like any map; the renderer stretches it over the image.
+ */
+export function encodeMapPreview(map: Float32Array, width: number, height: number, max: number): Buffer {
+  const k = Math.max(1, Math.ceil(Math.max(width, height) / PREVIEW_SIDE));
+  const w = Math.ceil(width / k);
+  const h = Math.ceil(height / k);
+  const small = new Float32Array(w * h);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      let sum = 0;
+      let n = 0;
+      for (let yy = y * k; yy < Math.min(height, (y + 1) * k); yy++) {
+        for (let xx = x * k; xx < Math.min(width, (x + 1) * k); xx++) {
+          sum += map[yy * width + xx]!;
+          n += 1;
+        }
+      }
+      small[y * w + x] = sum / n;
+    }
+  }
+  return encodeMapPng(small, w, h, max, 8);
+}
+
+/** Writes a full map atomically; returns its size in bytes. */
+export async function writeMapPng(file: string, map: Float32Array, width: number, height: number, max: number): Promise<number> {
+  const png = encodeMapPng(map, width, height, max);
+  await writeFileAtomic(file, png);
+  return png.length;
 }
 
 /** Reads a map PNG back into raw score units. */
