@@ -7,8 +7,9 @@
 #   ELECTRON_SKIP_BINARY_DOWNLOAD=1 bash scripts/setup.sh   # machines without GitHub access
 #
 # 1. System packages, only when running as root on Debian/Ubuntu and they are missing:
-#    chromium (Playwright browser tests), poppler-utils (pdftotext, report checks) and sqlite3
-#    (the audit tamper tests edit a project database with the sqlite3 CLI).
+#    chromium (Playwright browser tests), poppler-utils (pdftotext, report checks), sqlite3
+#    (the audit tamper tests edit a project database with the sqlite3 CLI) and mosquitto (the
+#    MQTT line-output tests start their own broker; the package's service is not needed).
 #    Anywhere else this step is skipped quietly; the tests that need them skip themselves.
 # 2. npm packages from package-lock.json (npm ci). Two postinstall steps download things:
 #    - electron fetches its binary from GitHub;
@@ -41,6 +42,7 @@ install_system_packages() {
   [[ -x /usr/bin/chromium ]] || missing+=(chromium)
   command -v pdftotext >/dev/null 2>&1 || missing+=(poppler-utils)
   command -v sqlite3 >/dev/null 2>&1 || missing+=(sqlite3)
+  [[ -x /usr/sbin/mosquitto ]] || missing+=(mosquitto)
   ((${#missing[@]} == 0)) && return 0
   if [[ $(id -u) -ne 0 || ! -f /etc/debian_version ]] || ! command -v apt-get >/dev/null 2>&1; then
     return 0 # not root on Debian: leave the system alone
@@ -48,7 +50,7 @@ install_system_packages() {
   log "installing ${missing[*]} (apt-get)"
   export DEBIAN_FRONTEND=noninteractive
   if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}"; }; then
-    log "apt-get could not install ${missing[*]}; browser/PDF tests will be skipped"
+    log "apt-get could not install ${missing[*]}; the tests that need them will be skipped"
   fi
 }
 

@@ -40,7 +40,10 @@ export type KensaErrorCode =
   | 'STORE_NATIVE'
   | 'NOT_FOUND'
   | 'CONFLICT'
-  | 'AUDIT_BROKEN';
+  | 'AUDIT_BROKEN'
+  // the line
+  /** A line output (result file, CSV log, MQTT broker, OPC UA server) did not take a result; it is offered again. */
+  | 'LINE_OUTPUT';
 
 export class KensaError extends Error {
   readonly code: KensaErrorCode;
