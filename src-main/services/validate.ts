@@ -192,8 +192,25 @@ export function validateArgs<M extends ApiMethod>(method: M, raw: unknown): Args
       return { autoRefitAfter: v } as ArgsOf<M>;
     }
     case 'regions.export':
+    case 'line.status':
+    case 'line.settings':
+    case 'storage.usage':
+    case 'storage.apply':
       only(m, o, []);
       return {} as ArgsOf<M>;
+    case 'line.configure': {
+      // The shape is checked field by field by the store (store/line-settings.ts), which names the field.
+      only(m, o, ['settings']);
+      const settings = o.settings;
+      if (settings === null || typeof settings !== 'object' || Array.isArray(settings)) fail(m, '"settings" must be an object');
+      return { settings } as ArgsOf<M>;
+    }
+    case 'storage.configure': {
+      only(m, o, ['retention']);
+      const retention = o.retention;
+      if (retention === null || typeof retention !== 'object' || Array.isArray(retention)) fail(m, '"retention" must be an object');
+      return { retention } as ArgsOf<M>;
+    }
     case 'threshold.set': {
       only(m, o, ['value', 'reason', 'margin', 'marginKind', 'reviewUpper']);
       const value = num(m, o, 'value', -1e9, 1e9)!;

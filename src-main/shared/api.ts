@@ -14,6 +14,7 @@
  * register exactly these). The renderer may only `import type` from here.
  */
 import type { KensaErrorCode } from './errors';
+import type { LineSettings, LineStatus, RetentionSettings } from './line';
 
 // ---- domain shapes (plain data) ----------------------------------------------------------
 
@@ -403,6 +404,26 @@ export interface ApiError {
 
 export type ApiResult<T> = { ok: true; value: T } | { ok: false; error: ApiError };
 
+export interface StorageClassData {
+  parts: number;
+  bytes: number;
+}
+
+/** What the project keeps on disk (services/storage.ts). */
+export interface StorageUsageData {
+  maps: {
+    flagged: StorageClassData;
+    reviewed: StorageClassData;
+    passed: { full: StorageClassData; preview: StorageClassData; none: { parts: number } };
+  };
+  bytesPerMap: { full: number | null; preview: number | null };
+  images: StorageClassData;
+  databaseBytes: number;
+  totalBytes: number;
+  policy: RetentionSettings;
+  dueNow: number;
+}
+
 // ---- the calls ---------------------------------------------------------------------------
 
 export interface ApiMethods {
@@ -482,6 +503,20 @@ export interface ApiMethods {
 
   /** Writes the marked defect regions as PNG masks + COCO JSON into a folder inside the project. */
   'regions.export': { args: Record<string, never>; result: { dir: string; masks: number; annotations: number } };
+
+  /** The line: watched folders, results per minute, latency, review backlog, sinks (null: no project open). */
+  'line.status': { args: Record<string, never>; result: LineStatus | null };
+  /** The project's line settings as they are stored (checked; secrets included: the station's own settings). */
+  'line.settings': { args: Record<string, never>; result: LineSettings };
+  /** Changes the line settings (audited) and restarts the line with them; `enabled` starts or stops it. */
+  'line.configure': { args: { settings: Partial<LineSettings> }; result: LineStatus };
+
+  /** What the project keeps on disk, by kind of part, and the retention policy. */
+  'storage.usage': { args: Record<string, never>; result: StorageUsageData };
+  /** Changes the retention policy (audited). */
+  'storage.configure': { args: { retention: RetentionSettings }; result: StorageUsageData };
+  /** Applies the retention policy now. */
+  'storage.apply': { args: Record<string, never>; result: { reduced: number; dropped: number; freedBytes: number; failed: { mapFile: string; message: string }[]; usage: StorageUsageData } };
 }
 
 export type ApiMethod = keyof ApiMethods;
@@ -525,6 +560,12 @@ export const API_METHODS = [
   'models.propose',
   'models.compare',
   'regions.export',
+  'line.status',
+  'line.settings',
+  'line.configure',
+  'storage.usage',
+  'storage.configure',
+  'storage.apply',
 ] as const satisfies readonly ApiMethod[];
 
 // Compile-time check that the list is complete.

@@ -147,3 +147,65 @@ export interface RetentionSettings {
 }
 
 export const DEFAULT_RETENTION: RetentionSettings = { passedMapDays: null, passedMapAction: 'downsample', budgetMb: null };
+
+// ---- what the line view shows (API 'line.status') ------------------------------------------
+
+export interface LineWindowStats {
+  /** Parts with a result in the window, by current disposition. */
+  pass: number;
+  review: number;
+  reject: number;
+  /** Results per minute over the window. */
+  partsPerMinute: number;
+  /** Latency from file complete to result committed, over the window (ms). */
+  latencyP50Ms: number | null;
+  latencyP95Ms: number | null;
+  /** Parts flagged for review in the window that are still unreviewed now. */
+  reviewBacklog: number;
+  /** Verdicts given on line parts in the window, per minute. */
+  reviewedPerMinute: number;
+  /** Flagged results per minute in the window. */
+  flaggedPerMinute: number;
+}
+
+export interface FolderStatus {
+  path: string;
+  /** Absolute path watched. */
+  abs: string;
+  ok: boolean;
+  /** Why it is not ok (missing, not a folder, no permission). */
+  message: string | null;
+  /** Complete files waiting to be claimed (back-pressure) and files still being written. */
+  waiting: number;
+  writing: number;
+}
+
+export interface SinkState extends SinkStatus {
+  /** The last seq delivered, and how many results wait for this sink. */
+  cursor: number;
+  pending: number;
+  delivered: number;
+}
+
+export type LineState = 'off' | 'starting' | 'running' | 'waiting-for-model' | 'stopping' | 'failed';
+
+export interface LineStatus {
+  state: LineState;
+  message: string | null;
+  station: string;
+  modelVersion: number | null;
+  folders: FolderStatus[];
+  /** Parts claimed and not yet scored, and the limit. */
+  inFlight: number;
+  maxInFlight: number;
+  /** True while parts wait in a watched folder because maxInFlight are in flight. */
+  backPressure: boolean;
+  totals: { parts: number; pass: number; review: number; reject: number; unscored: number; backlog: number };
+  /** The last minute and the last 10 minutes. */
+  lastMinute: LineWindowStats;
+  last10Minutes: LineWindowStats;
+  sinks: SinkState[];
+  quarantined: { file: string; code: string; message: string; at: string }[];
+  /** Set when the review backlog grows faster than it is worked off. */
+  alert: string | null;
+}

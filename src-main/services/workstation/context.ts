@@ -6,6 +6,7 @@
  */
 import type { EngineClient } from '../../jobs/engine-client';
 import type { ApiMethod, ArgsOf, KensaEvent, ProjectState, ResultOf } from '../../shared/api';
+import type { LineStatus } from '../../shared/line';
 import type { OpenOptions } from '../../store/index';
 import type { ProjectService } from '../project-service';
 import type { JobRunner } from './job-runner';
@@ -45,6 +46,12 @@ export interface WorkstationContext {
   emitState(): void;
   colourScaleOf(version: number): Promise<{ low: number; high: number }>;
   ensureColourScale(): Promise<void>;
+  /** The line of the open project: started when its settings say so, stopped with the project. */
+  startLine(): Promise<void>;
+  stopLine(): Promise<void>;
+  lineStatus(): LineStatus;
+  /** A verdict was given: a line part's new result goes out. */
+  lineKick(): void;
   /** Another namespace's handler (e.g. an auto-refit started by a verdict). */
   handler<M extends ApiMethod>(method: M): Handlers[M];
 }

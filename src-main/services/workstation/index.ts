@@ -26,7 +26,12 @@ import { projectHandlers } from './handlers/projects';
 import { regionHandlers, reportHandlers } from './handlers/report';
 import { reviewHandlers } from './handlers/review';
 import { thresholdHandlers } from './handlers/threshold';
+import { lineHandlers } from './handlers/line';
+import { storageHandlers } from './handlers/storage';
 import { JobRunner } from './job-runner';
+import { LineService } from '../line/line-service';
+import { DEFAULT_LINE_SETTINGS, type LineStatus } from '../../shared/line';
+import { applyRetention } from '../storage';
 import { configDirDefault, loadUserSettings, saveUserSettings, type UserSettings } from './settings';
 
 export interface Workstation {
@@ -71,6 +76,12 @@ class WorkstationImpl implements Workstation, WorkstationContext {
   private readonly sqlite: { nativeBinding?: string; label: string; missing?: string };
   private readonly listeners = new Set<(e: KensaEvent) => void>();
   private readonly handlers: Handlers;
+  /** The line's own engine worker, so a fit or a score job never delays parts on the line. */
+  private lineEngine: EngineClient | null = null;
+  private line: LineService | null = null;
+  private lineError: string | null = null;
+  private stateTimer: NodeJS.Timeout | null = null;
+  private retentionTimer: NodeJS.Timeout | null = null;
   /** Colour scales of loaded models (read once per version from the model file header). */
   private readonly colourScales = new Map<number, { low: number; high: number }>();
 
@@ -95,6 +106,8 @@ class WorkstationImpl implements Workstation, WorkstationContext {
       ...thresholdHandlers(this),
       ...reportHandlers(this),
       ...regionHandlers(this),
+      ...lineHandlers(this),
+      ...storageHandlers(this),
     };
   }
 
@@ -142,6 +155,8 @@ class WorkstationImpl implements Workstation, WorkstationContext {
 
   async close(): Promise<void> {
     this.jobs.cancelAny();
+    await this.stopLine();
+    await this.lineEngine?.terminate();
     await this.engine.terminate();
     this.closeProject();
   }
@@ -177,19 +192,86 @@ class WorkstationImpl implements Workstation, WorkstationContext {
   async openProject(dir: string, create?: string): Promise<ProjectState> {
     this.jobs.assertIdle('wait for it or cancel it before switching projects');
     const next = create !== undefined ? await ProjectService.create(dir, create, this.actor(), this.dbOptions()) : ProjectService.open(dir, this.dbOptions());
+    await this.stopLine();
     this.closeProject();
     this.project = next;
     const name = this.state().name;
     this.settings.recent = [{ dir: next.dir, name, openedAt: new Date().toISOString() }, ...this.settings.recent.filter((r) => r.dir !== next.dir)].slice(0, 10);
     await this.saveSettings();
     await this.ensureColourScale();
+    await this.startLine().catch(() => undefined); // the line view shows why it did not start
+    this.scheduleRetention();
     this.emitState();
     return this.state();
   }
 
   closeProject(): void {
+    if (this.line) throw new KensaError('CONFLICT', 'stop the line before closing the project');
+    if (this.retentionTimer) clearInterval(this.retentionTimer);
+    this.retentionTimer = null;
     this.project?.close();
     this.project = null;
+  }
+
+  // ---- the line -----------------------------------------------------------------------------
+
+  async startLine(): Promise<void> {
+    const p = this.need();
+    this.lineError = null;
+    if (this.line || !p.settings().line.enabled) return;
+    this.lineEngine ??= new EngineClient();
+    const line = new LineService(p, {
+      engine: this.lineEngine,
+      actor: 'line',
+      onResult: () => this.stateSoon(),
+    });
+    try {
+      await line.start();
+      this.line = line;
+    } catch (e) {
+      this.lineError = e instanceof Error ? e.message : String(e);
+      throw e;
+    }
+  }
+
+  async stopLine(): Promise<void> {
+    const line = this.line;
+    this.line = null;
+    await line?.stop();
+  }
+
+  lineStatus(): LineStatus {
+    const p = this.need();
+    if (this.line) return this.line.status();
+    const settings = p.settings().line;
+    // Off: the totals still show what came through the line before.
+    const off = new LineService(p, { engine: this.lineEngine ?? this.engine });
+    const s = off.status();
+    return { ...s, state: this.lineError ? 'failed' : 'off', message: this.lineError ?? (settings.enabled ? null : 'the line is off'), station: settings.station ?? DEFAULT_LINE_SETTINGS.station };
+  }
+
+  lineKick(): void {
+    this.line?.kick();
+  }
+
+  /** Project state at most every 500 ms while line results come in. */
+  private stateSoon(): void {
+    if (this.stateTimer) return;
+    this.stateTimer = setTimeout(() => {
+      this.stateTimer = null;
+      if (this.project) this.emitState();
+    }, 500);
+  }
+
+  /** The retention policy runs at open and every hour while the project is open. */
+  private scheduleRetention(): void {
+    const run = (): void => {
+      const p = this.project;
+      if (p) void applyRetention(p).catch(() => undefined);
+    };
+    run();
+    this.retentionTimer = setInterval(run, 3_600_000);
+    this.retentionTimer.unref();
   }
 
   state(): ProjectState {

@@ -25,6 +25,7 @@ export function projectHandlers(ctx: WorkstationContext): NamespaceHandlers<'pro
     'projects.state': async () => (ctx.project ? ctx.state() : null),
     'projects.close': async () => {
       ctx.jobs.assertIdle('cancel it first');
+      await ctx.stopLine();
       ctx.closeProject();
       ctx.emitState();
       return null;

@@ -68,12 +68,14 @@ export function reviewHandlers(ctx: WorkstationContext): NamespaceHandlers<'revi
         },
         ctx.reviewer(),
       );
+      ctx.lineKick();
       maybeAutoRefit(ctx);
       ctx.emitState();
       return entryFor(ctx, a.imageId);
     },
     'review.undo': async ({ imageId }) => {
       ctx.need().undo(imageId, ctx.reviewer());
+      ctx.lineKick();
       ctx.emitState();
       return entryFor(ctx, imageId);
     },
