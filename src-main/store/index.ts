@@ -78,7 +78,6 @@ export {
   currentVerdict,
   verdictHistory,
   goodVerdictsSince,
-  absorbedImages,
   type VerdictValue,
   type VerdictAction,
   type NewVerdict,
@@ -90,8 +89,6 @@ export {
   queueAll,
   queueRow,
   queueCounts,
-  scoredQueue,
-  VERDICT_CODE,
   QUEUE_FILTERS,
   QUEUE_PAGE_DEFAULT,
   QUEUE_PAGE_MAX,
@@ -101,7 +98,6 @@ export {
   type QueueScope,
   type QueuePageOptions,
   type QueueCounts,
-  type ScoredQueue,
 } from './queue';
 export {
   setThreshold,
@@ -126,5 +122,4 @@ export {
   disposition,
   type NewLinePart,
   type LineResultInput,
-  type LineWindowStats,
 } from './line';

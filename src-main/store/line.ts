@@ -16,7 +16,7 @@
  * score < threshold → pass; a review band's upper end reached → reject; else review.
  */
 import { KensaError } from '../shared/errors';
-import type { Disposition, LineResult, SinkName } from '../shared/line';
+import type { Disposition, LineResult, LineWindowStats, SinkName } from '../shared/line';
 import { addImages, type NewImage } from './images';
 import { finite, integer, nowIso } from './checks';
 import { cached, readTx, writeTx, type Db } from './db';
@@ -217,24 +217,6 @@ export function startSinkAtEnd(db: Db, sink: SinkName): void {
   writeTx(db, () => {
     cached(db, `INSERT INTO line_cursors (sink, seq, updated_at) VALUES (?, ?, ?) ON CONFLICT (sink) DO NOTHING`).run(sink, lastOutboxSeq(db), nowIso());
   });
-}
-
-export interface LineWindowStats {
-  /** Parts with a result in the window, by current disposition. */
-  pass: number;
-  review: number;
-  reject: number;
-  /** Results per minute over the window. */
-  partsPerMinute: number;
-  /** Latency from file complete to result committed, over the window (ms). */
-  latencyP50Ms: number | null;
-  latencyP95Ms: number | null;
-  /** Parts flagged for review in the window that are still unreviewed now. */
-  reviewBacklog: number;
-  /** Verdicts given on line parts in the window, per minute. */
-  reviewedPerMinute: number;
-  /** Flagged (review) results per minute in the window. */
-  flaggedPerMinute: number;
 }
 
 /** Counts and rates of line parts whose result came in the last `windowMs` before `now` (epoch ms). */
