@@ -76,6 +76,12 @@ const METHODS = [
   'models.propose',
   'models.compare',
   'regions.export',
+  'line.status',
+  'line.settings',
+  'line.configure',
+  'storage.usage',
+  'storage.configure',
+  'storage.apply',
 ] as const satisfies readonly ApiMethod[];
 
 // Compile-time check that every call of the contract is listed.
@@ -383,6 +389,12 @@ const ACTIONS: Record<ApiMethod, string> = {
   'report.export': 'Could not export the report',
   'models.rollback': 'Could not roll back the model',
   'regions.export': 'Could not export the defect regions',
+  'line.status': 'Could not read the line status',
+  'line.settings': 'Could not read the line settings',
+  'line.configure': 'Could not change the line settings',
+  'storage.usage': 'Could not measure what the project keeps',
+  'storage.configure': 'Could not save the retention policy',
+  'storage.apply': 'Could not apply the retention policy',
 };
 
 /** A readable one-liner for any thrown value (toasts, panels). */

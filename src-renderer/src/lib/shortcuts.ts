@@ -61,7 +61,7 @@ export const SHORTCUTS: ShortcutGroup[] = [
     items: [
       { keys: [['?']], label: 'Show / hide this help' },
       { keys: [['Esc']], label: 'Close the open dialog or overlay' },
-      { keys: [['Alt', '1'], ['…'], ['Alt', '5']], label: 'Screens: Import, Fit & score, Review, Threshold, Models' },
+      { keys: [['Alt', '1'], ['…'], ['Alt', '6']], label: 'Screens: Import, Fit & score, Review, Threshold, Models, Line' },
     ],
   },
 ];

@@ -14,7 +14,7 @@ import { project } from './project.svelte';
 import { queue } from './queue.svelte';
 import { toasts } from './toasts.svelte';
 
-export type View = 'start' | 'import' | 'fit' | 'review' | 'threshold' | 'models';
+export type View = 'start' | 'import' | 'fit' | 'review' | 'threshold' | 'models' | 'line';
 
 export const VIEW_LABEL: Record<View, string> = {
   start: 'Projects',
@@ -23,6 +23,7 @@ export const VIEW_LABEL: Record<View, string> = {
   review: 'Review',
   threshold: 'Threshold',
   models: 'Models',
+  line: 'Line',
 };
 
 /** Overlays that take the keyboard while open (the global shortcuts stand back). */
