@@ -23,17 +23,20 @@ export function buildNearestNeighbourGraph(bank: Float32Array, bankSize: number,
   const g = new GraphBuilder('kensa_nn');
   const q = g.input('patches', DType.FLOAT, ['M', dim]);
   const q2 = g.op1('ReduceSumSquare', [q], { axes: [1], keepdims: 1 }); // [M,1]
+  // q gets a last column of ones and each bank chunk a last row of −½‖m‖², so ONE MatMul gives
+  //   q·m − ½‖m‖²  (maximised by the nearest m:  dist² = ‖q‖² − 2 (q·m − ½‖m‖²))
+  // and ONE TopK(k = 1) pass gives its max and argmax: the [M, n] product is written once and
+  // read once (a separate Add, ReduceMax and ArgMax would read it three times).
+  const q1 = g.op1('Pad', [q, g.i64([0, 0, 0, 1], [4]), g.f32([1], [])], { mode: 'constant' }); // [M, D+1]
   const mins: string[] = [];
   const args: string[] = [];
   const chunks = Math.max(1, Math.ceil(bankSize / chunk));
+  const one = g.i64([1], [1]);
   for (let c = 0; c < chunks; c++) {
     const start = c * chunk;
     const end = Math.min(bankSize, start + chunk);
     const n = end - start;
-    // bankT chunk [D, n] and −½‖m‖² are folded so that  score = q·m − ½‖m‖²  is maximised:
-    //   dist² = ‖q‖² − 2 (q·m − ½‖m‖²)
-    const bt = new Float32Array(dim * n);
-    const half = new Float32Array(n);
+    const bt = new Float32Array((dim + 1) * n); // [D+1, n]
     for (let j = 0; j < n; j++) {
       let s = 0;
       const row = (start + j) * dim;
@@ -42,14 +45,12 @@ export function buildNearestNeighbourGraph(bank: Float32Array, bankSize: number,
         bt[k * n + j] = v;
         s += v * v;
       }
-      half[j] = -0.5 * s;
+      bt[dim * n + j] = -0.5 * s;
     }
-    const btName = g.init(`bankT_${c}`, bt, [dim, n]);
-    const halfName = g.init(`bankHalfNorm_${c}`, half, [1, n]);
-    const dots = g.op1('MatMul', [q, btName]); // [M, n]
-    const sc = g.op1('Add', [dots, halfName]);
-    const mx = g.op1('ReduceMax', [sc], { axes: [1], keepdims: 1 }); // [M,1]
-    let am = g.op1('ArgMax', [sc], { axis: 1, keepdims: 1 }); // [M,1] int64
+    const btName = g.init(`bankT_${c}`, bt, [dim + 1, n]);
+    const sc = g.op1('MatMul', [q1, btName]); // [M, n]
+    const [mx, am0] = g.op('TopK', [sc, one], 2, { axis: 1, largest: 1, sorted: 1 }) as [string, string]; // [M,1] each
+    let am = am0;
     if (start > 0) am = g.op1('Add', [am, g.i64([start], [1])]);
     mins.push(mx);
     args.push(am);
