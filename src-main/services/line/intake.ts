@@ -187,6 +187,15 @@ export class Intake {
         }
         const abs = path.join(st.abs, name);
         if (excluded.some((x) => abs === x || abs.startsWith(x + path.sep))) continue;
+        const t = now();
+        const prev = this.seen.get(abs);
+        if (f.completion === 'rename' && prev) {
+          // Complete since it appeared: no need to stat it again on every poll while it waits.
+          live.add(abs);
+          ready.push({ abs, name, folderIndex: i, completeAt: prev.since, size: prev.size, mtimeMs: prev.mtimeMs });
+          waiting += 1;
+          continue;
+        }
         let s;
         try {
           s = await stat(abs);
@@ -194,14 +203,14 @@ export class Intake {
           continue; // gone between readdir and stat
         }
         live.add(abs);
-        const t = now();
-        const prev = this.seen.get(abs);
         if (!prev || prev.size !== s.size || prev.mtimeMs !== s.mtimeMs) {
           this.seen.set(abs, { size: s.size, mtimeMs: s.mtimeMs, since: t });
         }
         const cur = this.seen.get(abs)!;
         if (f.completion === 'rename') {
-          ready.push({ abs, name, folderIndex: i, completeAt: Math.min(t, Math.max(s.ctimeMs, s.mtimeMs)), size: s.size, mtimeMs: s.mtimeMs });
+          const completeAt = Math.min(t, Math.max(s.ctimeMs, s.mtimeMs));
+          this.seen.set(abs, { size: s.size, mtimeMs: s.mtimeMs, since: completeAt });
+          ready.push({ abs, name, folderIndex: i, completeAt, size: s.size, mtimeMs: s.mtimeMs });
           waiting += 1;
         } else if (t - cur.since >= f.stableMs && s.size > 0) {
           ready.push({ abs, name, folderIndex: i, completeAt: Math.min(t, s.mtimeMs), size: s.size, mtimeMs: s.mtimeMs });
