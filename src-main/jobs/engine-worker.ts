@@ -181,6 +181,7 @@ async function runStream(id: number, job: StreamJob, signal: AbortSignal): Promi
   };
   let scored = 0;
   let failed = 0;
+  let posted: Promise<void> = Promise.resolve();
   try {
     for (;;) {
       if (signal.aborted) throw new Error('cancelled');
@@ -196,6 +197,7 @@ async function runStream(id: number, job: StreamJob, signal: AbortSignal): Promi
       queue.shift();
       start(1);
       let item: ScoreItem;
+      let mapWrite: Promise<number> | null = null;
       if (d.error) {
         item = { ok: false, file: d.file, error: d.error };
         failed += 1;
@@ -203,9 +205,11 @@ async function runStream(id: number, job: StreamJob, signal: AbortSignal): Promi
         try {
           const r = await scorer.scoreDecoded(d, performance.now() - q.t0);
           item = { ok: true, file: r.file, score: r.score, maxPatchScore: r.maxPatchScore, imageWidth: r.imageWidth, imageHeight: r.imageHeight, sha256: r.sha256, timing: r.timing };
+          // The map is encoded and written while the next part is scored; the item is posted
+          // once its map is on disk (posts stay in feed order: each waits for the one before).
           if (job.maps && q.item.map) {
-            item.mapBytes = await writeMapPng(path.join(job.maps.dir, q.item.map), r.map, r.width, r.height, job.maps.max);
-            item.map = q.item.map;
+            mapWrite = writeMapPng(path.join(job.maps.dir, q.item.map), r.map, r.width, r.height, job.maps.max);
+            mapWrite.catch(() => undefined); // handled in the post chain below (not an unhandled rejection meanwhile)
           }
           scored += 1;
         } catch (e) {
@@ -213,8 +217,22 @@ async function runStream(id: number, job: StreamJob, signal: AbortSignal): Promi
           failed += 1;
         }
       }
-      post({ type: 'item', id, item });
+      const map = q.item.map;
+      const done = item;
+      posted = posted.then(async () => {
+        if (mapWrite && done.ok) {
+          try {
+            done.mapBytes = await mapWrite;
+            done.map = map;
+          } catch (e) {
+            post({ type: 'item', id, item: { ok: false, file: done.file, error: toSerializedError(e) } });
+            return;
+          }
+        }
+        post({ type: 'item', id, item: done });
+      });
     }
+    await posted;
   } finally {
     streams.delete(id);
     await scorer.release();

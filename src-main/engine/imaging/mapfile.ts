@@ -8,11 +8,14 @@
  * model's input size) and preview (8-bit, ≤ 64 px, for passed parts under a retention policy).
  */
 import { readFile } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import sharp from 'sharp';
 import { KensaError } from '../errors';
 import { writeFileAtomic } from '../model-file';
 import { ihdr, PNG_SIGNATURE, pngChunk } from './png';
+
+const deflate = promisify(zlib.deflate);
 
 /**
  * Encodes a map as a grayscale PNG (see the module comment for the value mapping): 16-bit at
@@ -21,29 +24,43 @@ import { ihdr, PNG_SIGNATURE, pngChunk } from './png';
  * the unfiltered size (a 256 × 256 map: ~120 KB unfiltered, ~70 KB with Sub).
  */
 export function encodeMapPng(map: Float32Array, width: number, height: number, max: number, bits: 8 | 16 = 16): Buffer {
+  return png(width, height, bits, zlib.deflateSync(filteredRows(map, width, height, max, bits), { level: 6 }));
+}
+
+/** encodeMapPng with the deflate on libuv's thread pool: the calling thread is free meanwhile. */
+export async function encodeMapPngAsync(map: Float32Array, width: number, height: number, max: number): Promise<Buffer> {
+  return png(width, height, 16, await deflate(filteredRows(map, width, height, max, 16), { level: 6 }));
+}
+
+/** Quantised samples, each row Sub-filtered and prefixed with its filter byte (PNG's raw IDAT stream). */
+function filteredRows(map: Float32Array, width: number, height: number, max: number, bits: 8 | 16): Buffer {
   if (map.length !== width * height) throw new Error(`map has ${map.length} values for ${width}×${height}`);
   if (!(max > 0)) throw new Error(`map scale max must be > 0, got ${max}`);
   const bpp = bits / 8;
   const stride = 1 + width * bpp;
   const raw = Buffer.alloc(stride * height);
-  const row = Buffer.alloc(width * bpp);
-  const top = bits === 16 ? 65535 : 255;
+  const row = new Uint8Array(width * bpp);
+  const k = (bits === 16 ? 65535 : 255) / max;
   for (let y = 0; y < height; y++) {
+    const m = y * width;
     for (let x = 0; x < width; x++) {
-      const v = Math.round((Math.min(max, Math.max(0, map[y * width + x]!)) / max) * top);
-      if (bits === 16) row.writeUInt16BE(v, x * 2);
-      else row[x] = v;
+      const f = map[m + x]!;
+      const v = f <= 0 ? 0 : f >= max ? (bits === 16 ? 65535 : 255) : Math.round(f * k);
+      if (bits === 16) {
+        row[2 * x] = v >>> 8;
+        row[2 * x + 1] = v & 255;
+      } else row[x] = v;
     }
     const o = y * stride;
     raw[o] = 1; // filter: Sub
-    for (let i = 0; i < row.length; i++) raw[o + 1 + i] = (row[i]! - (i >= bpp ? row[i - bpp]! : 0)) & 255;
+    for (let i = 0; i < bpp; i++) raw[o + 1 + i] = row[i]!;
+    for (let i = bpp; i < row.length; i++) raw[o + 1 + i] = (row[i]! - row[i - bpp]!) & 255;
   }
-  return Buffer.concat([
-    PNG_SIGNATURE,
-    pngChunk('IHDR', ihdr(width, height, bits, 0)),
-    pngChunk('IDAT', zlib.deflateSync(raw, { level: 6 })),
-    pngChunk('IEND', new Uint8Array(0)),
-  ]);
+  return raw;
+}
+
+function png(width: number, height: number, bits: 8 | 16, idat: Buffer): Buffer {
+  return Buffer.concat([PNG_SIGNATURE, pngChunk('IHDR', ihdr(width, height, bits, 0)), pngChunk('IDAT', idat), pngChunk('IEND', new Uint8Array(0))]);
 }
 
 /** The side of a preview map: enough for a heatmap overlay (the map is a blurred upsample of a ~32 × 32 patch grid). */
@@ -77,7 +94,7 @@ export function encodeMapPreview(map: Float32Array, width: number, height: numbe
 
 /** Writes a full map atomically; returns its size in bytes. */
 export async function writeMapPng(file: string, map: Float32Array, width: number, height: number, max: number): Promise<number> {
-  const png = encodeMapPng(map, width, height, max);
+  const png = await encodeMapPngAsync(map, width, height, max);
   await writeFileAtomic(file, png);
   return png.length;
 }
