@@ -28,6 +28,11 @@ export type KensaErrorCode =
   | 'UNKNOWN_DETECTOR'
   | 'REFIT_UNSUPPORTED'
   | 'FIT_FAILED'
+  // export (engine/export)
+  /** The model cannot be written as one standard-ONNX graph (a backbone op, opset or detector the export does not support). */
+  | 'EXPORT_UNSUPPORTED'
+  /** The exported graph, run in a second runtime, does not reproduce the engine's scores or verdicts. */
+  | 'EXPORT_PARITY'
   // jobs / usage
   | 'CANCELLED'
   | 'INVALID_ARGUMENT'
@@ -41,9 +46,17 @@ export type KensaErrorCode =
   | 'NOT_FOUND'
   | 'CONFLICT'
   | 'AUDIT_BROKEN'
+  // accounts and signatures
+  /** A name / password (or PIN) did not check out, or a signing key did not open. */
+  | 'AUTH_FAILED'
+  /** The signed-in account's role may not do this (or nobody is signed in where the project asks for it). */
+  | 'FORBIDDEN'
   // the line
   /** A line output (result file, CSV log, MQTT broker, OPC UA server) did not take a result; it is offered again. */
-  | 'LINE_OUTPUT';
+  | 'LINE_OUTPUT'
+  // serving (kensa serve, the Open Inference Protocol client)
+  /** An inference endpoint (Kensa's own server or a Triton/KServe URL) refused or failed a request, or could not be reached; the message quotes the server. */
+  | 'INFERENCE_SERVER';
 
 export class KensaError extends Error {
   readonly code: KensaErrorCode;

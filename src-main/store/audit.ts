@@ -32,11 +32,12 @@ import { KensaError } from '../shared/errors';
 import { invalid, nowIso, text } from './checks';
 import { cached, readTx, type Db } from './db';
 import { canonicalJson, redactSecrets, sha256Hex, type JsonValue } from './json';
+import { mapSignature, signatureValid, type SignatureRow } from './signatures';
 
 export const GENESIS_HASH = '0'.repeat(64);
 
 /** The kinds Kensa writes; the chain itself accepts any non-empty kind. */
-export type AuditKind = 'verdict' | 'threshold' | 'fit' | 'refit' | 'learn' | 'rollback' | 'activate' | 'import' | 'project';
+export type AuditKind = 'verdict' | 'threshold' | 'fit' | 'refit' | 'learn' | 'rollback' | 'activate' | 'import' | 'project' | 'account' | 'signature' | 'confirm';
 
 export interface AuditEventInput {
   actor: string;
@@ -197,7 +198,23 @@ export const GUARD_TRIGGERS = [
   'audit_events_chain',
   'models_no_delete',
   'models_frozen',
+  'signatures_no_update',
+  'signatures_no_delete',
+  'confirmations_no_update',
+  'confirmations_no_delete',
+  'accounts_identity_frozen',
+  'accounts_no_delete',
 ] as const;
+
+/** The guard triggers on tables that later migrations added (checked once the table exists). */
+const GUARD_TABLE: Partial<Record<(typeof GUARD_TRIGGERS)[number], string>> = {
+  signatures_no_update: 'signatures',
+  signatures_no_delete: 'signatures',
+  confirmations_no_update: 'confirmations',
+  confirmations_no_delete: 'confirmations',
+  accounts_identity_frozen: 'accounts',
+  accounts_no_delete: 'accounts',
+};
 
 interface Recorded {
   seq: number;
@@ -215,6 +232,10 @@ export function verifyAudit(db: Db): AuditVerification {
     const verdictEvents = new Map<string, Recorded>();
     const thresholdEvents = new Map<string, Recorded>();
     const modelEvents = new Map<string, Recorded>();
+    const signatureEvents = new Map<string, Recorded>();
+    const confirmEvents = new Map<string, Recorded>();
+    /** Each account's public key as its creation event recorded it. */
+    const accountKeys = new Map<string, string>();
     const project = new ProjectExpectation();
 
     let prevSeq = 0;
@@ -258,14 +279,29 @@ export function verifyAudit(db: Db): AuditVerification {
       } else if (r.kind === 'learn') remember(modelEvents, 'model'); // not active until accepted
       else if (r.kind === 'rollback' || r.kind === 'activate') project.activeFrom(rec, (payload as { to_version?: unknown } | null)?.to_version);
       else if (r.kind === 'project') project.apply(rec);
+      else if (r.kind === 'signature') remember(signatureEvents, 'signature');
+      else if (r.kind === 'confirm') remember(confirmEvents, 'confirmation');
+      else if (r.kind === 'account') {
+        const a = (payload as { action?: unknown; account?: { public_key?: unknown } } | null) ?? null;
+        if (a?.action === 'create' && typeof a.account?.public_key === 'string') accountKeys.set(r.entity_id, a.account.public_key);
+      }
     }
 
     crossCheck(db, 'verdict', 'SELECT * FROM verdicts ORDER BY id', 'id', verdictEvents, () => true, problems);
     crossCheck(db, 'threshold', 'SELECT * FROM thresholds ORDER BY id', 'id', thresholdEvents, () => true, problems);
     crossCheck(db, 'model', 'SELECT * FROM models ORDER BY version', 'version', modelEvents, (row) => row.status === 'ready', problems);
+    const tables = new Set(db.prepare(`SELECT name FROM sqlite_schema WHERE type = 'table'`).pluck().all() as string[]);
+    if (tables.has('signatures')) {
+      // migration 6 and later
+      crossCheck(db, 'signature', 'SELECT * FROM signatures ORDER BY id', 'id', signatureEvents, () => true, problems);
+      crossCheck(db, 'confirmation', 'SELECT * FROM confirmations ORDER BY id', 'id', confirmEvents, () => true, problems);
+      checkSignatures(db, accountKeys, problems);
+    }
     project.check(db, problems);
     const triggers = new Set(db.prepare(`SELECT name FROM sqlite_schema WHERE type = 'trigger'`).pluck().all() as string[]);
     for (const t of GUARD_TRIGGERS) {
+      const table = GUARD_TABLE[t];
+      if (table !== undefined && !tables.has(table)) continue; // a table a later migration adds
       if (!triggers.has(t)) problems.push({ seq: null, reason: `the guard trigger ${t} was dropped: the database was edited outside Kensa` });
     }
 
@@ -282,6 +318,23 @@ export function verifyAudit(db: Db): AuditVerification {
 }
 
 type Row = Record<string, unknown>;
+
+/**
+ * Every signature must verify (Ed25519 over its own fields) under the key its account was
+ * created with, and every account must still hold the key its creation event recorded.
+ */
+function checkSignatures(db: Db, accountKeys: Map<string, string>, problems: AuditProblem[]): void {
+  for (const a of db.prepare('SELECT id, name, public_key FROM accounts').iterate() as IterableIterator<{ id: number; name: string; public_key: string }>) {
+    const recorded = accountKeys.get(String(a.id));
+    if (recorded === undefined) problems.push({ seq: null, reason: `account ${a.name} has no audit event (added behind Kensa's back)` });
+    else if (recorded !== a.public_key) problems.push({ seq: null, reason: `account ${a.name}'s public key is not the one recorded when it was created` });
+  }
+  for (const r of db.prepare('SELECT * FROM signatures ORDER BY id').iterate() as IterableIterator<SignatureRow>) {
+    const s = mapSignature(r);
+    if (!signatureValid(s)) problems.push({ seq: null, reason: `signature ${r.id} (${r.signer}, ${r.meaning}, ${r.record_kind} ${r.record_id}) does not verify` });
+    else if (accountKeys.get(String(r.account_id)) !== r.public_key) problems.push({ seq: null, reason: `signature ${r.id} was not made with the key of account ${r.account_id} (${r.signer})` });
+  }
+}
 
 /**
  * Compares every row of one audited table with the event that recorded it. `needsEvent`

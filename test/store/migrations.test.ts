@@ -277,6 +277,25 @@ const CASES: Record<number, MigrationCase> = {
       expect(() => db.prepare(`INSERT INTO line_cursors VALUES ('fax', 0, 't')`).run()).toThrow(/CHECK/);
     },
   },
+  6: {
+    before(db) {
+      initProject(db, 'Line 6', 'alice');
+      db.prepare(`INSERT INTO images VALUES (1, 'p1.png', ?, 10, 4, 4, 'png', 'inspect', 't', 'b')`).run(sha('img1'));
+      db.prepare(`INSERT INTO verdicts (image_id, action, verdict, reviewer, created_at) VALUES (1, 'set', 'good', 'alice', 't')`).run();
+    },
+    after(db) {
+      for (const t of ['accounts', 'signatures', 'confirmations']) expect(names(db, 'table')).toContain(t);
+      for (const t of ['accounts_identity_frozen', 'accounts_no_delete', 'signatures_no_update', 'signatures_no_delete', 'confirmations_no_update', 'confirmations_no_delete']) {
+        expect(names(db, 'trigger')).toContain(t);
+      }
+      // The verdicts are still there, and a confirmation refers to one.
+      db.prepare(`INSERT INTO confirmations (verdict_id, image_id, confirmed_by, created_at) VALUES (1, 1, 'bob', 't')`).run();
+      expect(() => db.prepare(`INSERT INTO confirmations (verdict_id, image_id, confirmed_by, created_at) VALUES (1, 1, 'carol', 't')`).run()).toThrow(/UNIQUE/);
+      expect(() => db.prepare(`UPDATE confirmations SET confirmed_by = 'x'`).run()).toThrow(/append-only/);
+      expect(() => db.prepare(`INSERT INTO accounts (name, printed_name, role, password_hash, public_key, private_key_enc, created_at, created_by) VALUES ('a', 'A', 'boss', 'scrypt$x', 'k', '{}', 't', 't')`).run()).toThrow(/CHECK/);
+      expect(() => db.prepare(`INSERT INTO accounts (name, printed_name, role, password_hash, public_key, private_key_enc, created_at, created_by) VALUES ('a', 'A', 'reviewer', 'plain', 'k', '{}', 't', 't')`).run()).toThrow(/CHECK/);
+    },
+  },
 };
 
 /** A database FILE at version `v` (migrations applied by hand), foreign keys on as Kensa runs it. */

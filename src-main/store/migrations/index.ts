@@ -18,6 +18,7 @@ import { migration0002 } from './0002-detectors';
 import { migration0003 } from './0003-learning';
 import { migration0004 } from './0004-queue-index';
 import { migration0005 } from './0005-line';
+import { migration0006 } from './0006-accounts';
 
 export interface Migration {
   readonly version: number;
@@ -25,7 +26,7 @@ export interface Migration {
   up(db: Database.Database): void;
 }
 
-export const MIGRATIONS: readonly Migration[] = [migration0001, migration0002, migration0003, migration0004, migration0005];
+export const MIGRATIONS: readonly Migration[] = [migration0001, migration0002, migration0003, migration0004, migration0005, migration0006];
 
 /** The schema version this code writes and understands. */
 export const LATEST_VERSION: number = MIGRATIONS.length === 0 ? 0 : MIGRATIONS[MIGRATIONS.length - 1].version;
