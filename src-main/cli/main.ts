@@ -13,6 +13,7 @@
  * exit code (1 = failure, 2 = usage). Long work runs in the engine worker thread.
  */
 import { stat, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { downloadBackbone, loadManifest, modelsDirs } from '../engine/backbone/backbone';
@@ -26,6 +27,7 @@ import type { EvalReport } from '../engine/eval';
 import { EngineClient } from '../jobs/engine-client';
 import { ProjectService } from '../services/project-service';
 import { exportReport, reportFormatOf } from '../services/report';
+import { verifyReportFile } from '../services/report-signing';
 import type { ScoreItem } from '../jobs/protocol';
 import { KENSA_VERSION } from '../shared/version';
 
@@ -42,6 +44,8 @@ Usage:
   kensa report <project-dir> --out FILE.pdf|.html|.csv|.json [--from DATE] [--to DATE]
                                                            audit report of the verdicts in a period (dates YYYY-MM-DD, UTC,
                                                            both inclusive; PDF needs Chromium or KENSA_CHROMIUM)
+  kensa report verify FILE [--project DIR]                 a signed report (.signed.json / .signed.html) against its
+                                                           signatures and the project's audit chain
   kensa backbone list
   kensa backbone download <id>
 
@@ -78,6 +82,7 @@ const OPTIONS = {
   ep: { type: 'string' },
   heatmaps: { type: 'string' },
   json: { type: 'boolean' },
+  project: { type: 'string' },
   'model-out': { type: 'string' },
   from: { type: 'string' },
   to: { type: 'string' },
@@ -434,7 +439,35 @@ async function cmdAudit(args: string[], v: Values): Promise<number> {
   }
 }
 
+/** kensa report verify FILE [--project DIR]: a signed report against its signatures and the project's audit chain. */
+async function cmdReportVerify(args: string[], v: Values): Promise<number> {
+  if (args.length !== 1) throw new UsageError('usage: kensa report verify <report.signed.json|report.signed.html|report.json> [--project DIR]');
+  const file = path.resolve(args[0]!);
+  // The project: --project, else the folder above exports/ when the report lies in one.
+  const guess = path.basename(path.dirname(file)) === 'exports' ? path.dirname(path.dirname(file)) : null;
+  const dir = v.project ?? (guess && existsSync(path.join(guess, 'kensa.db')) ? guess : null);
+  const svc = dir ? ProjectService.open(dir) : null;
+  try {
+    const r = await verifyReportFile(file, svc?.db ?? null, svc?.dir ?? null);
+    if (v.json) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+    else {
+      for (const s of r.signatures) process.stdout.write(`${s.ok ? 'ok ' : 'BAD'} signature ${s.id}: ${s.printedName} (${s.signer}), ${s.meaning}, ${s.signedAt}${s.why ? ` — ${s.why}` : ''}\n`);
+      if (r.project) process.stdout.write(`project ${r.project.dir}: audit chain ${r.project.auditOk ? 'ok' : 'BROKEN'}, report's audit head ${r.project.headInChain ? 'is in the chain' : 'NOT in the chain'}\n`);
+      else process.stdout.write('no project found: the signatures were checked, the audit chain was not (give --project DIR)\n');
+    }
+    if (!r.ok) {
+      process.stderr.write(`kensa: the report does NOT verify: ${r.problems[0]}\n`);
+      return 1;
+    }
+    if (!v.json) process.stdout.write(`report verified: data ${r.contentHash}, ${r.signatures.length} signature${r.signatures.length === 1 ? '' : 's'}\n`);
+    return 0;
+  } finally {
+    svc?.close();
+  }
+}
+
 async function cmdReport(args: string[], v: Values): Promise<number> {
+  if (args[0] === 'verify') return cmdReportVerify(args.slice(1), v);
   if (args.length !== 1) throw new UsageError('usage: kensa report <project-dir> --out FILE.pdf|.html|.csv|.json [--from DATE] [--to DATE]');
   if (!v.out) throw new UsageError('report needs --out FILE.pdf, .html, .csv or .json');
   reportFormatOf(v.out); // a bad extension fails before any work

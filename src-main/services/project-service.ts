@@ -32,6 +32,7 @@ import type { EngineClient, JobHandlers } from '../jobs/engine-client';
 export type Engine = Pick<EngineClient, 'run'>;
 import type { ScoreItem } from '../jobs/protocol';
 import {
+  confirmedVerdictIds,
   addImages,
   backupDb,
   beginModel,
@@ -446,7 +447,11 @@ export class ProjectService {
   /** Good verdicts on flagged parts whose patches are not yet in the active model's bank. */
   pendingRefit(): Verdict[] {
     const model = getActiveModel(this.db);
-    return model ? goodVerdictsSince(this.db, model.version) : [];
+    const pending = model ? goodVerdictsSince(this.db, model.version) : [];
+    if (!this.settings().fourEyes) return pending;
+    // Four eyes: only good verdicts a second reviewer confirmed go into the bank.
+    const confirmed = confirmedVerdictIds(this.db);
+    return pending.filter((v) => confirmed.has(v.id));
   }
 
   // ---- refit --------------------------------------------------------------------------------

@@ -186,10 +186,76 @@ export function validateArgs<M extends ApiMethod>(method: M, raw: unknown): Args
       return { imageId: int(m, o, 'imageId', 1, IMAGE_ID)!, verdict, defectType, comment, regions } as ArgsOf<M>;
     }
     case 'projects.updateSettings': {
-      only(m, o, ['autoRefitAfter']);
-      const v = o.autoRefitAfter;
-      if (v !== null && (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 100_000)) fail(m, '"autoRefitAfter" must be null or an integer from 1 to 100000');
-      return { autoRefitAfter: v } as ArgsOf<M>;
+      only(m, o, ['autoRefitAfter', 'requireSignIn', 'fourEyes']);
+      const out: Record<string, unknown> = {};
+      if ('autoRefitAfter' in o) {
+        const v = o.autoRefitAfter;
+        if (v !== null && (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 100_000)) fail(m, '"autoRefitAfter" must be null or an integer from 1 to 100000');
+        out.autoRefitAfter = v;
+      }
+      for (const k of ['requireSignIn', 'fourEyes'] as const) {
+        if (o[k] === undefined) continue;
+        if (typeof o[k] !== 'boolean') fail(m, `"${k}" must be true or false`);
+        out[k] = o[k];
+      }
+      if (Object.keys(out).length === 0) fail(m, 'nothing to change: give autoRefitAfter, requireSignIn or fourEyes');
+      return out as ArgsOf<M>;
+    }
+    case 'accounts.list':
+    case 'accounts.signOut':
+      only(m, o, []);
+      return {} as ArgsOf<M>;
+    case 'accounts.create': {
+      only(m, o, ['name', 'printedName', 'role', 'password']);
+      return {
+        name: str(m, o, 'name', { max: 80 })!.trim(),
+        printedName: str(m, o, 'printedName', { max: 200 })!.trim(),
+        role: oneOf(m, o, 'role', ['reviewer', 'approver', 'administrator'] as const)!,
+        password: str(m, o, 'password', { max: 256, nonEmpty: false })!,
+      } as ArgsOf<M>;
+    }
+    case 'accounts.update': {
+      only(m, o, ['name', 'role', 'disabled']);
+      if (o.disabled !== undefined && typeof o.disabled !== 'boolean') fail(m, '"disabled" must be true or false');
+      const role = oneOf(m, o, 'role', ['reviewer', 'approver', 'administrator'] as const, true);
+      return { name: str(m, o, 'name', { max: 80 })!.trim(), ...(role ? { role } : {}), ...(o.disabled === undefined ? {} : { disabled: o.disabled }) } as ArgsOf<M>;
+    }
+    case 'accounts.signIn': {
+      only(m, o, ['name', 'password']);
+      return { name: str(m, o, 'name', { max: 80 })!.trim(), password: str(m, o, 'password', { max: 256, nonEmpty: false })! } as ArgsOf<M>;
+    }
+    case 'accounts.changePassword': {
+      only(m, o, ['name', 'oldPassword', 'newPassword']);
+      return {
+        name: str(m, o, 'name', { max: 80 })!.trim(),
+        oldPassword: str(m, o, 'oldPassword', { max: 256, nonEmpty: false })!,
+        newPassword: str(m, o, 'newPassword', { max: 256, nonEmpty: false })!,
+      } as ArgsOf<M>;
+    }
+    case 'review.confirm':
+      only(m, o, ['imageId']);
+      return { imageId: int(m, o, 'imageId', 1, Number.MAX_SAFE_INTEGER)! } as ArgsOf<M>;
+    case 'sign.record': {
+      only(m, o, ['recordKind', 'recordId', 'version', 'meaning', 'password', 'name']);
+      const recordKind = oneOf(m, o, 'recordKind', ['threshold', 'activation', 'report'] as const)!;
+      const recordId = str(m, o, 'recordId', { max: 300, optional: true });
+      const version = int(m, o, 'version', 1, 1_000_000, true);
+      if (recordId === undefined && !(recordKind === 'activation' && version !== undefined)) fail(m, '"recordId" is required (or "version" for an activation)');
+      const name = str(m, o, 'name', { max: 80, optional: true });
+      return {
+        recordKind,
+        ...(recordId === undefined ? {} : { recordId }),
+        ...(version === undefined ? {} : { version }),
+        meaning: oneOf(m, o, 'meaning', ['reviewed', 'approved', 'responsible'] as const)!,
+        password: str(m, o, 'password', { max: 256, nonEmpty: false })!,
+        ...(name === undefined ? {} : { name: name.trim() }),
+      } as ArgsOf<M>;
+    }
+    case 'sign.list': {
+      only(m, o, ['recordKind', 'recordId']);
+      const recordKind = oneOf(m, o, 'recordKind', ['threshold', 'activation', 'report'] as const, true);
+      const recordId = str(m, o, 'recordId', { max: 300, optional: true });
+      return { ...(recordKind ? { recordKind } : {}), ...(recordId === undefined ? {} : { recordId }) } as ArgsOf<M>;
     }
     case 'regions.export':
     case 'line.status':

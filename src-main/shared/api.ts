@@ -424,6 +424,39 @@ export interface StorageUsageData {
   dueNow: number;
 }
 
+export type RoleName = 'reviewer' | 'approver' | 'administrator';
+
+export interface AccountInfo {
+  name: string;
+  printedName: string;
+  role: RoleName;
+  createdAt: string;
+  disabled: boolean;
+}
+
+/** Accounts of the open project, who is signed in, and the project's sign-in / four-eyes settings. */
+export interface AccountsData {
+  accounts: AccountInfo[];
+  signedIn: AccountInfo | null;
+  requireSignIn: boolean;
+  fourEyes: boolean;
+  /** Good verdicts on flagged parts waiting for a second reviewer (four eyes). */
+  awaitingSecond: { imageId: number; name: string; reviewer: string; createdAt: string }[];
+}
+
+export interface SignatureInfo {
+  id: number;
+  recordKind: 'threshold' | 'activation' | 'report';
+  recordId: string;
+  contentHash: string;
+  meaning: 'reviewed' | 'approved' | 'responsible';
+  signer: string;
+  printedName: string;
+  signedAt: string;
+  /** Ed25519 over the signed fields verifies under the signer's key. */
+  valid: boolean;
+}
+
 // ---- the calls ---------------------------------------------------------------------------
 
 export interface ApiMethods {
@@ -449,8 +482,12 @@ export interface ApiMethods {
   'projects.createDemo': { args: { dir?: string }; result: ProjectState };
   'projects.state': { args: Record<string, never>; result: ProjectState | null };
   'projects.close': { args: Record<string, never>; result: null };
-  /** Project settings: refit automatically once this many good verdicts are pending (null = never). */
-  'projects.updateSettings': { args: { autoRefitAfter: number | null }; result: ProjectState };
+  /**
+   * Project settings: refit automatically once this many good verdicts are pending (null =
+   * never); sign-in required (accounts with roles); four eyes (a second reviewer confirms good
+   * verdicts on flagged parts before they feed a refit).
+   */
+  'projects.updateSettings': { args: { autoRefitAfter?: number | null; requireSignIn?: boolean; fourEyes?: boolean }; result: ProjectState };
 
   /** Imports files/folders (paths on this machine); per-file errors are listed. */
   'images.import': { args: { paths: string[]; role: ImageRole }; result: ImportSummary };
@@ -511,6 +548,30 @@ export interface ApiMethods {
   /** Changes the line settings (audited) and restarts the line with them; `enabled` starts or stops it. */
   'line.configure': { args: { settings: Partial<LineSettings> }; result: LineStatus };
 
+  /** The project's accounts, who is signed in, and what waits for a second review. */
+  'accounts.list': { args: Record<string, never>; result: AccountsData };
+  /** A new account (administrators; the first account of a project is its administrator). */
+  'accounts.create': { args: { name: string; printedName: string; role: RoleName; password: string }; result: AccountsData };
+  /** Change an account's role or disable / enable it (administrators). */
+  'accounts.update': { args: { name: string; role?: RoleName; disabled?: boolean }; result: AccountsData };
+  /** Sign in with a name and a password or PIN; the reviewer name becomes the account's. */
+  'accounts.signIn': { args: { name: string; password: string }; result: AccountsData };
+  'accounts.signOut': { args: Record<string, never>; result: AccountsData };
+  'accounts.changePassword': { args: { name: string; oldPassword: string; newPassword: string }; result: AccountsData };
+  /** A second reviewer confirms a good verdict on a flagged part (four eyes). */
+  'review.confirm': { args: { imageId: number }; result: QueueEntry };
+  /**
+   * Signs a record after the password is entered again: a threshold (its id), a model
+   * activation (its audit event, or `version` for the latest activation of that version) or a
+   * report (its file in exports/). The signer is the signed-in account, else `name`.
+   */
+  'sign.record': {
+    args: { recordKind: 'threshold' | 'activation' | 'report'; recordId?: string; version?: number; meaning: 'reviewed' | 'approved' | 'responsible'; password: string; name?: string };
+    result: SignatureInfo;
+  };
+  /** The signatures of one record (or of every record when none is named), each checked. */
+  'sign.list': { args: { recordKind?: 'threshold' | 'activation' | 'report'; recordId?: string }; result: SignatureInfo[] };
+
   /** What the project keeps on disk, by kind of part, and the retention policy. */
   'storage.usage': { args: Record<string, never>; result: StorageUsageData };
   /** Changes the retention policy (audited). */
@@ -566,6 +627,15 @@ export const API_METHODS = [
   'storage.usage',
   'storage.configure',
   'storage.apply',
+  'accounts.list',
+  'accounts.create',
+  'accounts.update',
+  'accounts.signIn',
+  'accounts.signOut',
+  'accounts.changePassword',
+  'review.confirm',
+  'sign.record',
+  'sign.list',
 ] as const satisfies readonly ApiMethod[];
 
 // Compile-time check that the list is complete.

@@ -21,6 +21,10 @@ export interface ProjectSettings {
   line: LineSettings;
   /** What is kept of passed parts' anomaly maps (shared/line.ts). */
   retention: RetentionSettings;
+  /** Every action needs a signed-in account (name + password or PIN) with a role that may do it. */
+  requireSignIn: boolean;
+  /** A good verdict on a flagged part enters the bank only once a second reviewer confirms it. */
+  fourEyes: boolean;
 }
 
 export const DEFAULT_SETTINGS: Readonly<ProjectSettings> = Object.freeze({
@@ -28,6 +32,8 @@ export const DEFAULT_SETTINGS: Readonly<ProjectSettings> = Object.freeze({
   minDefectsForZeroMiss: 3,
   line: DEFAULT_LINE_SETTINGS,
   retention: DEFAULT_RETENTION,
+  requireSignIn: false,
+  fourEyes: false,
 });
 
 export interface Project {
@@ -110,6 +116,10 @@ function validatePatch(patch: Partial<ProjectSettings>): Partial<ProjectSettings
     else if (key === 'minDefectsForZeroMiss') out.minDefectsForZeroMiss = integer(value, 'minDefectsForZeroMiss', 1);
     else if (key === 'line') out.line = checkLineSettings(value);
     else if (key === 'retention') out.retention = checkRetention(value);
+    else if (key === 'requireSignIn' || key === 'fourEyes') {
+      if (typeof value !== 'boolean') throw invalid(`${key} must be true or false`);
+      out[key] = value;
+    }
     else throw invalid(`unknown project setting '${key}'`);
   }
   return out;
@@ -125,6 +135,8 @@ function parseSettings(textValue: string): ProjectSettings {
     minDefectsForZeroMiss: typeof min === 'number' && Number.isSafeInteger(min) && min >= 1 ? min : DEFAULT_SETTINGS.minDefectsForZeroMiss,
     line: readLineSettings(s.line),
     retention: readRetention(s.retention),
+    requireSignIn: s.requireSignIn === true,
+    fourEyes: s.fourEyes === true,
   };
 }
 

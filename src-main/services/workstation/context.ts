@@ -7,7 +7,8 @@
 import type { EngineClient } from '../../jobs/engine-client';
 import type { ApiMethod, ArgsOf, KensaEvent, ProjectState, ResultOf } from '../../shared/api';
 import type { LineStatus } from '../../shared/line';
-import type { OpenOptions } from '../../store/index';
+import type { Account, OpenOptions } from '../../store/index';
+import type { Action } from '../accounts';
 import type { ProjectService } from '../project-service';
 import type { JobRunner } from './job-runner';
 import type { UserSettings } from './settings';
@@ -37,6 +38,14 @@ export interface WorkstationContext {
   reviewer(): string;
   /** Who an action is recorded as when no reviewer is needed: the reviewer, else 'kensa'. */
   actor(): string;
+  /** The account signed in to the open project (its accounts live in the project). */
+  signedIn: Account | null;
+  /**
+   * Checks an action against the signed-in account when the project asks for sign-in
+   * (services/accounts.ts) and answers who it is recorded as; without sign-in, the reviewer
+   * name (which must be chosen). `always`: check the role even without sign-in (accounts).
+   */
+  authorize(action: Action, always?: boolean): string;
   saveSettings(): Promise<void>;
   dbOptions(): OpenOptions;
   openProject(dir: string, create?: string): Promise<ProjectState>;

@@ -26,7 +26,10 @@ import { projectHandlers } from './handlers/projects';
 import { regionHandlers, reportHandlers } from './handlers/report';
 import { reviewHandlers } from './handlers/review';
 import { thresholdHandlers } from './handlers/threshold';
+import { accountHandlers } from './handlers/accounts';
 import { lineHandlers } from './handlers/line';
+import { authorize, type Action } from '../accounts';
+import { countActiveAccounts, type Account } from '../../store/index';
 import { storageHandlers } from './handlers/storage';
 import { JobRunner } from './job-runner';
 import { LineService } from '../line/line-service';
@@ -66,6 +69,7 @@ class WorkstationImpl implements Workstation, WorkstationContext {
   readonly jobs: JobRunner;
   settings: UserSettings = { reviewer: null, recent: [] };
   lastEp: string | null = null;
+  signedIn: Account | null = null;
 
   readonly shell: 'electron' | 'browser';
   readonly configDir: string;
@@ -108,6 +112,7 @@ class WorkstationImpl implements Workstation, WorkstationContext {
       ...regionHandlers(this),
       ...lineHandlers(this),
       ...storageHandlers(this),
+      ...accountHandlers(this),
     };
   }
 
@@ -174,7 +179,15 @@ class WorkstationImpl implements Workstation, WorkstationContext {
   }
 
   actor(): string {
-    return this.settings.reviewer ?? 'kensa';
+    return this.signedIn?.name ?? this.settings.reviewer ?? 'kensa';
+  }
+
+  authorize(action: Action, always = false): string {
+    const p = this.need();
+    const required = p.settings().requireSignIn;
+    // Managing accounts needs an administrator once the project has any account.
+    const check = required || (always && countActiveAccounts(p.db) > 0);
+    return authorize(check, this.signedIn, action, () => this.reviewer());
   }
 
   saveSettings(): Promise<void> {
@@ -207,6 +220,7 @@ class WorkstationImpl implements Workstation, WorkstationContext {
 
   closeProject(): void {
     if (this.line) throw new KensaError('CONFLICT', 'stop the line before closing the project');
+    this.signedIn = null; // accounts belong to the project
     if (this.retentionTimer) clearInterval(this.retentionTimer);
     this.retentionTimer = null;
     this.project?.close();

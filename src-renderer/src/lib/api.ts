@@ -82,6 +82,15 @@ const METHODS = [
   'storage.usage',
   'storage.configure',
   'storage.apply',
+  'accounts.list',
+  'accounts.create',
+  'accounts.update',
+  'accounts.signIn',
+  'accounts.signOut',
+  'accounts.changePassword',
+  'review.confirm',
+  'sign.record',
+  'sign.list',
 ] as const satisfies readonly ApiMethod[];
 
 // Compile-time check that every call of the contract is listed.
@@ -395,6 +404,15 @@ const ACTIONS: Record<ApiMethod, string> = {
   'storage.usage': 'Could not measure what the project keeps',
   'storage.configure': 'Could not save the retention policy',
   'storage.apply': 'Could not apply the retention policy',
+  'accounts.list': 'Could not read the accounts',
+  'accounts.create': 'Could not create the account',
+  'accounts.update': 'Could not change the account',
+  'accounts.signIn': 'Could not sign in',
+  'accounts.signOut': 'Could not sign out',
+  'accounts.changePassword': 'Could not change the password',
+  'review.confirm': 'Could not confirm the verdict',
+  'sign.record': 'Could not sign',
+  'sign.list': 'Could not read the signatures',
 };
 
 /** A readable one-liner for any thrown value (toasts, panels). */

@@ -8,7 +8,7 @@ export function jobHandlers(ctx: WorkstationContext): NamespaceHandlers<'jobs'> 
   return {
     'jobs.fit': async ({ backbone, coresetRatio, detector }) => {
       const p = ctx.need();
-      const actor = ctx.actor();
+      const actor = p.settings().requireSignIn ? ctx.authorize('fit') : ctx.actor();
       return jobs.start('fit', async (handlers, setCancel) => {
         const m = await p.fit(
           jobs.cancellableEngine(setCancel),
@@ -32,7 +32,7 @@ export function jobHandlers(ctx: WorkstationContext): NamespaceHandlers<'jobs'> 
     },
     'jobs.refit': async () => {
       const p = ctx.need();
-      const actor = ctx.reviewer();
+      const actor = ctx.authorize('refit');
       return jobs.start('refit', async (handlers, setCancel) => {
         const r = await p.refit(jobs.cancellableEngine(setCancel), actor, handlers);
         await ctx.colourScaleOf(r.model.version);
@@ -52,7 +52,7 @@ export function jobHandlers(ctx: WorkstationContext): NamespaceHandlers<'jobs'> 
     },
     'jobs.learn': async () => {
       const p = ctx.need();
-      const actor = ctx.reviewer();
+      const actor = ctx.authorize('learn');
       return jobs.start('learn', async (handlers, setCancel) => {
         const m = await learn(p, jobs.cancellableEngine(setCancel), actor, handlers);
         await ctx.colourScaleOf(m.version);

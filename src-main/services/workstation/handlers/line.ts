@@ -29,7 +29,7 @@ export function lineHandlers(ctx: WorkstationContext): NamespaceHandlers<'line'>
       const next = merge(p.settings().line, settings);
       if (next.enabled && next.folders.length === 0) throw new KensaError('INVALID_ARGUMENT', 'add a watched folder before switching the line on');
       await ctx.stopLine();
-      p.updateSettings({ line: next }, ctx.reviewer());
+      p.updateSettings({ line: next }, ctx.authorize('line'));
       await ctx.startLine();
       return ctx.lineStatus();
     },

@@ -9,7 +9,7 @@ export function modelHandlers(ctx: WorkstationContext): NamespaceHandlers<'model
     'models.learnPreview': async ({ version }) => learnPreview(ctx.need(), version),
     'models.accept': async ({ version, reason }) => {
       ctx.jobs.assertIdle('wait for it before changing the active version');
-      acceptVersion(ctx.need(), version, ctx.reviewer(), reason);
+      acceptVersion(ctx.need(), version, ctx.authorize('activate'), reason);
       await ctx.ensureColourScale();
       ctx.emitState();
       return ctx.state();
@@ -17,7 +17,7 @@ export function modelHandlers(ctx: WorkstationContext): NamespaceHandlers<'model
     'models.propose': async () => propose(ctx.need()),
     'models.rollback': async ({ version, reason }) => {
       ctx.jobs.assertIdle('wait for it before rolling back');
-      ctx.need().rollback(version, ctx.reviewer(), reason);
+      ctx.need().rollback(version, ctx.authorize('activate'), reason);
       await ctx.ensureColourScale();
       ctx.emitState();
       return ctx.state();

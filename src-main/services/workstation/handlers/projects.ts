@@ -2,6 +2,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { KensaError } from '../../../shared/errors';
+import { countActiveAccounts } from '../../../store/index';
 import { writeDemoImages } from '../../demo';
 import type { NamespaceHandlers, WorkstationContext } from '../context';
 
@@ -30,8 +31,16 @@ export function projectHandlers(ctx: WorkstationContext): NamespaceHandlers<'pro
       ctx.emitState();
       return null;
     },
-    'projects.updateSettings': async ({ autoRefitAfter }) => {
-      ctx.need().updateSettings({ autoRefitAfter }, ctx.reviewer());
+    'projects.updateSettings': async ({ autoRefitAfter, requireSignIn, fourEyes }) => {
+      const p = ctx.need();
+      const security = requireSignIn !== undefined || fourEyes !== undefined;
+      // Sign-in and four eyes are an administrator's to change once the project has accounts.
+      const actor = security ? ctx.authorize('settings', true) : ctx.authorize('settings');
+      if (requireSignIn === true && countActiveAccounts(p.db, 'administrator') === 0) {
+        throw new KensaError('CONFLICT', 'create an administrator account before asking for sign-in (or nobody could change it back)');
+      }
+      if (requireSignIn === true && !ctx.signedIn) throw new KensaError('FORBIDDEN', 'sign in as an administrator first: the project would lock you out');
+      p.updateSettings({ ...(autoRefitAfter !== undefined ? { autoRefitAfter } : {}), ...(requireSignIn !== undefined ? { requireSignIn } : {}), ...(fourEyes !== undefined ? { fourEyes } : {}) }, actor);
       ctx.emitState();
       return ctx.state();
     },

@@ -1,7 +1,7 @@
 /** `review.*`: the queue a page at a time, one part with its verdict history, verdicts and undo. */
 import { getDetector } from '../../../engine/detectors/registry';
 import { KensaError } from '../../../shared/errors';
-import { getImage, verdictHistory, type Verdict } from '../../../store/index';
+import { confirmVerdict, getImage, verdictHistory, type Verdict } from '../../../store/index';
 import type { NamespaceHandlers, WorkstationContext } from '../context';
 import { queueEntry } from '../dto';
 import type { QueueEntry } from '../../../shared/api';
@@ -66,15 +66,22 @@ export function reviewHandlers(ctx: WorkstationContext): NamespaceHandlers<'revi
           ...(a.comment ? { comment: a.comment } : {}),
           ...(a.regions ? { regions: a.regions } : {}),
         },
-        ctx.reviewer(),
+        ctx.authorize('verdict'),
       );
       ctx.lineKick();
       maybeAutoRefit(ctx);
       ctx.emitState();
       return entryFor(ctx, a.imageId);
     },
+    'review.confirm': async ({ imageId }) => {
+      const p = ctx.need();
+      confirmVerdict(p.db, imageId, ctx.authorize('confirm'));
+      maybeAutoRefit(ctx);
+      ctx.emitState();
+      return entryFor(ctx, imageId);
+    },
     'review.undo': async ({ imageId }) => {
-      ctx.need().undo(imageId, ctx.reviewer());
+      ctx.need().undo(imageId, ctx.authorize('verdict'));
       ctx.lineKick();
       ctx.emitState();
       return entryFor(ctx, imageId);

@@ -6,7 +6,7 @@ export function storageHandlers(ctx: WorkstationContext): NamespaceHandlers<'sto
   return {
     'storage.usage': async () => storageUsage(ctx.need()),
     'storage.configure': async ({ retention }) => {
-      ctx.need().updateSettings({ retention }, ctx.reviewer());
+      ctx.need().updateSettings({ retention }, ctx.authorize('settings'));
       return storageUsage(ctx.need());
     },
     'storage.apply': async () => {
