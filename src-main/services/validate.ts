@@ -240,7 +240,8 @@ export function validateArgs<M extends ApiMethod>(method: M, raw: unknown): Args
       const recordKind = oneOf(m, o, 'recordKind', ['threshold', 'activation', 'report'] as const)!;
       const recordId = str(m, o, 'recordId', { max: 300, optional: true });
       const version = int(m, o, 'version', 1, 1_000_000, true);
-      if (recordId === undefined && !(recordKind === 'activation' && version !== undefined)) fail(m, '"recordId" is required (or "version" for an activation)');
+      if (recordId === undefined && recordKind === 'report') fail(m, '"recordId" (the report file in exports/) is required');
+      if (recordId === undefined && recordKind === 'activation' && version === undefined) fail(m, '"recordId" or "version" is required for an activation');
       const name = str(m, o, 'name', { max: 80, optional: true });
       return {
         recordKind,

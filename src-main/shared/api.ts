@@ -561,7 +561,7 @@ export interface ApiMethods {
   /** A second reviewer confirms a good verdict on a flagged part (four eyes). */
   'review.confirm': { args: { imageId: number }; result: QueueEntry };
   /**
-   * Signs a record after the password is entered again: a threshold (its id), a model
+   * Signs a record after the password is entered again: a threshold (its id; none: the one in force), a model
    * activation (its audit event, or `version` for the latest activation of that version) or a
    * report (its file in exports/). The signer is the signed-in account, else `name`.
    */

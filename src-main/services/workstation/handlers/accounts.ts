@@ -91,6 +91,12 @@ export function accountHandlers(ctx: WorkstationContext): NamespaceHandlers<'acc
       if (!account) throw new KensaError('AUTH_FAILED', 'the name or the password is wrong (or the account is disabled)');
       if (!roleAllows(account.role, SIGN_ROLE[meaning])) throw new KensaError('FORBIDDEN', `${signer} is a ${account.role}: signing as "${meaning}" needs an approver or administrator`);
       let id = recordId;
+      if (recordKind === 'threshold' && id === undefined) {
+        // The threshold in force.
+        const t = p.threshold();
+        if (!t) throw new KensaError('NOT_FOUND', 'no threshold is set: nothing to sign');
+        id = String(t.id);
+      }
       if (recordKind === 'activation' && id === undefined) {
         const seq = activationEvent(p.db, version!);
         if (seq === null) throw new KensaError('NOT_FOUND', `v${version} was never made active`);
