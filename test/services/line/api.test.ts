@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApiResult, StorageUsageData } from '../../../src-main/shared/api';
 import type { LineSettings, LineStatus } from '../../../src-main/shared/line';
 import { createWorkstation, type Workstation } from '../../../src-main/services/workstation';
-import { bottleFiles, fittedProject, haveData } from './helpers';
+import { bottleFiles, fittedProject, haveData, until } from './helpers';
 
 if (!haveData) console.warn('SKIPPING line API tests: no bottle data / backbone in ../shared (set KENSA_SHARED)');
 
@@ -31,14 +31,6 @@ describe.skipIf(!haveData)('line.* and storage.* through the workstation', () =>
     if (r.ok) throw new Error(`${method} unexpectedly succeeded`);
     return r.error;
   };
-  const until = async (what: string, cond: () => Promise<boolean>, ms = 60_000): Promise<void> => {
-    const end = Date.now() + ms;
-    while (!(await cond())) {
-      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  };
-
   beforeAll(async () => {
     tmp = mkdtempSync(path.join(os.tmpdir(), 'kensa-line-api-'));
     dir = path.join(tmp, 'project');

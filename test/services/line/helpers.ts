@@ -32,3 +32,12 @@ export async function fittedProject(dir: string, train = 16): Promise<ProjectSer
   }
   return svc;
 }
+
+/** Waits until `cond` holds (polled every 20 ms), or fails naming `what`. */
+export async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 60_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

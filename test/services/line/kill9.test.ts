@@ -12,7 +12,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProjectService } from '../../../src-main/services/project-service';
 import { verifyAudit } from '../../../src-main/store/index';
-import { bottleFiles, fittedProject, haveData, repo, shared } from './helpers';
+import { bottleFiles, fittedProject, haveData, repo, shared, until } from './helpers';
 
 if (!haveData) console.warn('SKIPPING line kill -9 test: no bottle data / backbone in ../shared (set KENSA_SHARED)');
 
@@ -36,13 +36,6 @@ function station(dir: string): { child: ChildProcessWithoutNullStreams; results:
   return { child, ready, results: () => out.split('\n').filter((l) => l.startsWith('result ')).length };
 }
 
-async function until(what: string, cond: () => boolean, ms = 60_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe.skipIf(!haveData)('line under kill -9', () => {
   let tmp: string;

@@ -13,17 +13,10 @@ import { EngineClient } from '../../../src-main/jobs/engine-client';
 import { LineService } from '../../../src-main/services/line/line-service';
 import type { ProjectService } from '../../../src-main/services/project-service';
 import { listImportErrors, verifyAudit } from '../../../src-main/store/index';
-import { bottleFiles, fittedProject, haveData } from './helpers';
+import { bottleFiles, fittedProject, haveData, until } from './helpers';
 
 if (!haveData) console.warn('SKIPPING line service tests: no bottle data / backbone in ../shared (set KENSA_SHARED)');
 
-async function until(what: string, cond: () => boolean, ms = 30_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 function parseCsv(text: string): string[][] {
   return text
