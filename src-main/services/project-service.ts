@@ -48,6 +48,7 @@ import {
   getModel,
   getScore,
   goodVerdictsSince,
+  absorbedImages,
   initProject,
   listImages,
   listModels,
@@ -69,7 +70,6 @@ import {
   rollbackModel,
   scoresFor,
   setThreshold,
-  touchReviewer,
   updateSettings,
   undoVerdict,
   verifyAudit,
@@ -123,6 +123,22 @@ export interface RefitResult {
   dropped: number[];
 }
 
+/**
+ * What the project state shows after every verdict, kept between writes: reading it again
+ * means counting every part (milliseconds at 100,000 parts, on every verdict). `stamp` is the
+ * database's write stamp when it was read (or moved by a verdict of this service).
+ */
+interface Figures {
+  stamp: string;
+  scope: QueueScope;
+  queue: QueueCounts;
+  images: { train: number; inspect: number };
+  /** goodVerdictsSince(active version), image id order. */
+  pending: Verdict[];
+  /** Images whose patches are already in the active version's bank (they never count as pending). */
+  absorbed: Set<number>;
+}
+
 export interface QueueItem {
   image: ImageRecord;
   score: number | null;
@@ -136,7 +152,31 @@ function sha256File(bytes: Uint8Array): string {
 
 const pad = (v: number): string => String(v).padStart(4, '0');
 
+/** Files read and decoded at once during an import (sharp's thread pool has 4 threads by default). */
+export const IMPORT_READ_AHEAD = 8;
+
+/**
+ * Runs `fn` over `items` with up to `ahead` calls in flight and yields the results in the
+ * order of `items` (a call that finishes early waits for the ones before it). `fn` must not
+ * reject: it returns its failure as a value, so one bad item cannot hide the others.
+ */
+export async function* inOrder<T, R>(items: readonly T[], ahead: number, fn: (item: T) => Promise<R>): AsyncGenerator<R> {
+  if (!(Number.isInteger(ahead) && ahead >= 1)) throw new KensaError('INVALID_ARGUMENT', `read-ahead must be a positive integer, got ${String(ahead)}`);
+  const pending: Promise<R>[] = [];
+  let next = 0;
+  while (next < items.length && pending.length < ahead) pending.push(fn(items[next++]!));
+  while (pending.length > 0) {
+    const r = await pending.shift()!;
+    if (next < items.length) pending.push(fn(items[next++]!));
+    yield r;
+  }
+}
+
 export class ProjectService {
+  /** The queue and image counts and the pending refit list, kept between writes (see figuresNow). */
+  private figures: Figures | null = null;
+  private stampStmt: { get(): unknown } | null = null;
+
   private constructor(
     readonly dir: string,
     readonly db: Db,
@@ -213,21 +253,30 @@ export class ProjectService {
         else errors.push({ path: p, code: 'IMAGE_NOT_FOUND', message: `not found: ${p}` });
       }
     }
+    // Reading and decoding overlap (sharp decodes on libuv threads): IMPORT_READ_AHEAD files in
+    // flight, results taken in file order, so rows and errors come out as a sequential loop's.
     const rows: NewImage[] = [];
-    for (const [i, file] of files.entries()) {
-      try {
-        const bytes = await readImageFile(file);
-        const img = await loadImageFromBuffer(bytes, file, { width: 32, height: 32 });
-        rows.push({ path: this.rel(file), sha256: sha256File(bytes), bytes: bytes.length, width: img.info.width, height: img.info.height, format: img.info.format, role });
-      } catch (e) {
-        const err = isKensaError(e) ? e : new KensaError('IMAGE_UNREADABLE', `cannot read ${file}: ${(e as Error).message}`, { file });
-        errors.push({ path: file, code: err.code, message: err.message });
-      }
-      onProgress?.(i + 1, files.length);
+    let done = 0;
+    for await (const r of inOrder(files, IMPORT_READ_AHEAD, (file) => this.checkImage(file, role))) {
+      if ('row' in r) rows.push(r.row);
+      else errors.push(r.error);
+      onProgress?.(++done, files.length);
     }
     const r = addImages(this.db, batch, rows, actor);
     if (errors.length > 0) recordImportErrors(this.db, batch, errors);
     return { batch, added: r.added, existing: r.existing, ids: r.ids, errors };
+  }
+
+  /** Reads and fully decodes one file for an import: its row, or why it cannot be imported. */
+  private async checkImage(file: string, role: ImageRole): Promise<{ row: NewImage } | { error: ImportResult['errors'][number] }> {
+    try {
+      const bytes = await readImageFile(file);
+      const img = await loadImageFromBuffer(bytes, file, { width: 32, height: 32 });
+      return { row: { path: this.rel(file), sha256: sha256File(bytes), bytes: bytes.length, width: img.info.width, height: img.info.height, format: img.info.format, role } };
+    } catch (e) {
+      const err = isKensaError(e) ? e : new KensaError('IMAGE_UNREADABLE', `cannot read ${file}: ${(e as Error).message}`, { file });
+      return { error: { path: file, code: err.code, message: err.message } };
+    }
   }
 
   // ---- models -------------------------------------------------------------------------------
@@ -405,12 +454,82 @@ export class ProjectService {
 
   /** One page of the queue (keyset on (score, id): see store/queue.ts for the rule it keeps). */
   queuePage(opts: QueuePageOptions = {}): { items: QueueItem[]; next: QueueCursor | null; counts: QueueCounts } {
-    const scope = this.queueScope();
-    return readTx(this.db, () => ({ ...queuePage(this.db, scope, opts), counts: queueCounts(this.db, scope) }));
+    return readTx(this.db, () => {
+      const f = this.figuresNow();
+      return { ...queuePage(this.db, f.scope, opts), counts: { ...f.queue } };
+    });
   }
 
+  /** How many parts each queue filter holds (from the figures kept between writes). */
   queueCounts(): QueueCounts {
-    return queueCounts(this.db, this.queueScope());
+    return { ...this.figuresNow().queue };
+  }
+
+  /** Every connection's writes as one value: total_changes() counts this connection's, data_version moves with any other's commits. */
+  private writeStamp(): string {
+    this.stampStmt ??= this.db.prepare('SELECT total_changes() AS c, data_version AS d FROM pragma_data_version');
+    const r = this.stampStmt.get() as { c: number; d: number };
+    return `${r.c}:${r.d}`;
+  }
+
+  /**
+   * The queue counts, image counts and pending refit list, read again only when the database
+   * has changed since they were read (any write by any connection); see `Figures`.
+   */
+  private figuresNow(): Figures {
+    return readTx(this.db, () => {
+      const stamp = this.writeStamp();
+      if (this.figures && this.figures.stamp === stamp) return this.figures;
+      const scope = this.queueScope();
+      const model = getActiveModel(this.db);
+      this.figures = {
+        stamp,
+        scope,
+        queue: queueCounts(this.db, scope),
+        images: { train: countImages(this.db, 'train'), inspect: countImages(this.db, 'inspect') },
+        pending: model ? goodVerdictsSince(this.db, model.version) : [],
+        absorbed: model ? absorbedImages(this.db, model.version) : new Set(),
+      };
+      return this.figures;
+    });
+  }
+
+  /**
+   * Records a verdict-table write (`write` returns the image's new latest verdict row) and
+   * moves the kept figures by what it changed: the image's current verdict went from `before`
+   * to the new one. When anything else was written since the figures were read, they are
+   * simply read again next time.
+   */
+  private afterVerdictWrite(imageId: number, write: () => Verdict): Verdict {
+    const pre = this.writeStamp();
+    const f = this.figures && this.figures.stamp === pre ? this.figures : null;
+    const before = f ? (currentVerdict(this.db, imageId)?.verdict ?? null) : null;
+    const row = write();
+    if (!f) return row;
+    const post = this.writeStamp();
+    if (post.split(':')[1] !== pre.split(':')[1]) {
+      this.figures = null; // another connection committed meanwhile: read everything again
+      return row;
+    }
+    const after = row.verdict;
+    const inspect = getImage(this.db, imageId)?.role === 'inspect';
+    if (inspect && before !== after) {
+      const q = f.queue;
+      const move = (v: VerdictValue | null, by: number): void => {
+        if (v === null) q.unreviewed += by;
+        else q[v] += by;
+      };
+      move(before, -1);
+      move(after, +1);
+    }
+    const pending = f.pending.filter((p) => p.imageId !== imageId);
+    if (row.verdict === 'good' && row.scoreShown !== null && row.threshold !== null && row.scoreShown >= row.threshold && !f.absorbed.has(imageId)) {
+      const at = pending.findIndex((p) => p.imageId > imageId);
+      pending.splice(at < 0 ? pending.length : at, 0, row);
+    }
+    f.pending = pending;
+    f.stamp = post;
+    return row;
   }
 
   /** One part as the queue shows it, or null when no inspect image has that id. */
@@ -423,21 +542,23 @@ export class ProjectService {
     if (!getImage(this.db, v.imageId)) throw new KensaError('NOT_FOUND', `no image with id ${v.imageId}`);
     const regions = v.regions === undefined || v.regions === null ? null : validateRegions(v.regions);
     if (regions && v.verdict !== 'defect') throw new KensaError('INVALID_ARGUMENT', 'regions can only be marked on a defect verdict');
-    touchReviewer(this.db, reviewer);
     const model = getActiveModel(this.db);
     const score = model ? getScore(this.db, v.imageId, model.version) : null;
-    return recordVerdict(this.db, {
-      ...v,
-      regions,
-      reviewer,
-      modelVersion: model?.version ?? null,
-      threshold: this.threshold()?.value ?? null,
-      scoreShown: score?.score ?? null,
-    });
+    const threshold = this.threshold()?.value ?? null;
+    return this.afterVerdictWrite(v.imageId, () =>
+      recordVerdict(this.db, {
+        ...v,
+        regions,
+        reviewer,
+        modelVersion: model?.version ?? null,
+        threshold,
+        scoreShown: score?.score ?? null,
+      }),
+    );
   }
 
   undo(imageId: number, reviewer: string): Verdict {
-    return undoVerdict(this.db, imageId, reviewer);
+    return this.afterVerdictWrite(imageId, () => undoVerdict(this.db, imageId, reviewer));
   }
 
   currentVerdict(imageId: number): Verdict | null {
@@ -446,8 +567,7 @@ export class ProjectService {
 
   /** Good verdicts on flagged parts whose patches are not yet in the active model's bank. */
   pendingRefit(): Verdict[] {
-    const model = getActiveModel(this.db);
-    const pending = model ? goodVerdictsSince(this.db, model.version) : [];
+    const pending = [...this.figuresNow().pending];
     if (!this.settings().fourEyes) return pending;
     // Four eyes: only good verdicts a second reviewer confirmed go into the bank.
     const confirmed = confirmedVerdictIds(this.db);
@@ -550,7 +670,7 @@ export class ProjectService {
   }
 
   counts(): { train: number; inspect: number } {
-    return { train: countImages(this.db, 'train'), inspect: countImages(this.db, 'inspect') };
+    return { ...this.figuresNow().images };
   }
 }
 

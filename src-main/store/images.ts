@@ -7,7 +7,7 @@
  */
 import { appendAudit } from './audit';
 import { integer, invalid, nowIso, oneOf, personName, sha256, text } from './checks';
-import { writeTx, type Db } from './db';
+import { cached, writeTx, type Db } from './db';
 
 export const IMAGE_ROLES = ['train', 'inspect'] as const;
 export type ImageRole = (typeof IMAGE_ROLES)[number];
@@ -198,7 +198,7 @@ export function countImages(db: Db, role?: ImageRole): number {
 }
 
 export function getImage(db: Db, id: number): ImageRecord | null {
-  const row = db.prepare('SELECT * FROM images WHERE id = ?').get(id) as ImageRow | undefined;
+  const row = cached(db, 'SELECT * FROM images WHERE id = ?').get(id) as ImageRow | undefined;
   return row ? mapImage(row) : null;
 }
 

@@ -69,7 +69,7 @@ export {
   type ModelRecord,
   type ModelRow,
 } from './models';
-export { putScores, scoresFor, getScore, type NewScore, type ScoreRecord, type ScoreRow } from './scores';
+export { putScores, scoresFor, scoreColumns, getScore, type NewScore, type ScoreRecord, type ScoreRow } from './scores';
 export {
   recordVerdict,
   recordVerdicts,
@@ -77,7 +77,9 @@ export {
   currentVerdicts,
   currentVerdict,
   verdictHistory,
+  verdictsAsOf,
   goodVerdictsSince,
+  absorbedImages,
   type VerdictValue,
   type VerdictAction,
   type NewVerdict,
@@ -89,6 +91,8 @@ export {
   queueAll,
   queueRow,
   queueCounts,
+  scoredQueue,
+  VERDICT_CODE,
   QUEUE_FILTERS,
   QUEUE_PAGE_DEFAULT,
   QUEUE_PAGE_MAX,
@@ -98,6 +102,7 @@ export {
   type QueueScope,
   type QueuePageOptions,
   type QueueCounts,
+  type ScoredQueue,
 } from './queue';
 export {
   setThreshold,

@@ -9,7 +9,7 @@
 import { KensaError } from '../shared/errors';
 import { appendAudit } from './audit';
 import { finite, integer, invalid, nowIso, oneOf, personName, sha256, text } from './checks';
-import { writeTx, type Db } from './db';
+import { cached, writeTx, type Db } from './db';
 import { canonicalJson, parseJson, type JsonValue } from './json';
 
 export type ModelKind = 'fit' | 'refit' | 'learn';
@@ -247,7 +247,7 @@ export function getModel(db: Db, version: number): ModelRecord | null {
 
 /** The project's active version, or null before the first fit completes. */
 export function getActiveModel(db: Db): ModelRecord | null {
-  const row = db.prepare('SELECT m.* FROM models m JOIN project p ON p.active_model_version = m.version WHERE p.id = 1').get() as
+  const row = cached(db, 'SELECT m.* FROM models m JOIN project p ON p.active_model_version = m.version WHERE p.id = 1').get() as
     | ModelRow
     | undefined;
   return row ? mapModel(row) : null;

@@ -7,7 +7,7 @@
 import { KensaError } from '../shared/errors';
 import { appendAudit } from './audit';
 import { integer, invalid, nowIso, personName, text } from './checks';
-import { writeTx, type Db } from './db';
+import { cached, writeTx, type Db } from './db';
 import { canonicalJson, parseJson, redactSecrets, type JsonValue } from './json';
 import { DEFAULT_LINE_SETTINGS, DEFAULT_RETENTION, type LineSettings, type RetentionSettings } from '../shared/line';
 import { checkLineSettings, checkRetention, readLineSettings, readRetention } from './line-settings';
@@ -104,7 +104,7 @@ export function updateSettings(db: Db, patch: Partial<ProjectSettings>, actor: s
 }
 
 function getProjectRow(db: Db): ProjectRow | undefined {
-  return db.prepare('SELECT * FROM project WHERE id = 1').get() as ProjectRow | undefined;
+  return cached(db, 'SELECT * FROM project WHERE id = 1').get() as ProjectRow | undefined;
 }
 
 function validatePatch(patch: Partial<ProjectSettings>): Partial<ProjectSettings> {

@@ -19,7 +19,7 @@
  * verdict is the image's latest row, found through verdicts_image (image_id, id).
  */
 import { integer, invalid, oneOf } from './checks';
-import type { Db } from './db';
+import { cached, readTx, type Db } from './db';
 import { mapImage, type ImageRecord, type ImageRow } from './images';
 import { mapVerdict, type Verdict, type VerdictRow } from './verdicts';
 
@@ -202,21 +202,98 @@ export function queueRow(db: Db, scope: QueueScope, imageId: number): QueueRow |
   return row ? mapRow(row, scope.threshold) : null;
 }
 
-/** How many parts each filter holds, in one pass. */
+/**
+ * How many parts each filter holds. Three small reads instead of a pass over every part, so a
+ * count costs milliseconds at 100,000 parts (it runs after every verdict):
+ *   - the inspect images, counted on images_role;
+ *   - the parts scored and flagged under the version, counted on the scores index (flagged: a
+ *     range from the threshold up), less the few scores of train images (a train image may be
+ *     scored by an evaluation; it is never in the queue);
+ *   - the current verdicts of inspect images, from each image's latest verdict row.
+ * unreviewed = all − good − defect; passed = scored − flagged.
+ */
 export function queueCounts(db: Db, scope: QueueScope): QueueCounts {
-  const r = db
-    .prepare(
-      `SELECT count(*) AS "all",
-              coalesce(sum(v.verdict IS NULL), 0) AS unreviewed,
-              coalesce(sum(q.score IS NOT NULL AND @t IS NOT NULL AND q.score >= @t), 0) AS flagged,
-              coalesce(sum(q.score IS NOT NULL AND NOT (@t IS NOT NULL AND q.score >= @t)), 0) AS passed,
-              coalesce(sum(v.verdict = 'good'), 0) AS good,
-              coalesce(sum(v.verdict = 'defect'), 0) AS defect
-       FROM (SELECT i.id, ${scope.modelVersion === null ? 'NULL' : 's.score'} AS score FROM images i
-             ${scope.modelVersion === null ? '' : 'LEFT JOIN scores s ON s.image_id = i.id AND s.model_version = @m'}
-             WHERE i.role = 'inspect') q
-       LEFT JOIN verdicts v ON v.id = (SELECT max(vv.id) FROM verdicts vv WHERE vv.image_id = q.id)`,
-    )
-    .get({ t: scope.threshold, ...(scope.modelVersion === null ? {} : { m: scope.modelVersion }) }) as QueueCounts;
-  return { all: r.all, unreviewed: r.unreviewed, flagged: r.flagged, passed: r.passed, good: r.good, defect: r.defect };
+  const { modelVersion: m, threshold: t } = scope;
+  const all = cached(db, `SELECT count(*) AS n FROM images WHERE role = 'inspect'`).get() as { n: number };
+  let scored = 0;
+  let flagged = 0;
+  if (m !== null) {
+    const s = cached(db, 'SELECT count(*) AS n FROM scores WHERE model_version = @m').get({ m }) as { n: number };
+    const ts = cached(
+      db,
+      `SELECT count(*) AS n, coalesce(sum(@t IS NOT NULL AND s.score >= @t), 0) AS f
+       FROM images i CROSS JOIN scores s ON s.image_id = i.id AND s.model_version = @m WHERE i.role = 'train'`,
+    ).get({ m, t }) as { n: number; f: number };
+    scored = s.n - ts.n;
+    if (t !== null) {
+      const f = cached(db, 'SELECT count(*) AS n FROM scores WHERE model_version = @m AND score >= @t').get({ m, t }) as { n: number };
+      flagged = f.n - ts.f;
+    }
+  }
+  const v = cached(
+    db,
+    `SELECT coalesce(sum(v.verdict = 'good'), 0) AS good, coalesce(sum(v.verdict = 'defect'), 0) AS defect
+     FROM (SELECT max(id) AS id FROM verdicts GROUP BY image_id) latest
+     JOIN verdicts v ON v.id = latest.id
+     JOIN images i ON i.id = v.image_id
+     WHERE i.role = 'inspect'`,
+  ).get() as { good: number; defect: number };
+  return { all: all.n, unreviewed: all.n - v.good - v.defect, flagged, passed: scored - flagged, good: v.good, defect: v.defect };
+}
+
+/** The scored parts of the queue as columns (tuning at scale: no object per part). */
+export interface ScoredQueue {
+  /** Image ids, in queue order (score desc, then id). */
+  ids: Float64Array;
+  /** Score of each part under the version. */
+  scores: Float64Array;
+  /** Current verdict of each part: 0 unreviewed, 1 good, 2 defect. */
+  verdicts: Uint8Array;
+  /** Defect type of the parts whose current verdict is a defect, by index (null: none given). */
+  defectTypes: Map<number, string | null>;
+}
+
+export const VERDICT_CODE = { good: 1, defect: 2 } as const;
+
+/**
+ * Every part scored under `modelVersion`, in queue order, with its current verdict, as typed
+ * columns: one walk of the scores index, one read of the current verdicts.
+ */
+export function scoredQueue(db: Db, modelVersion: number): ScoredQueue {
+  return readTx(db, () => {
+    const train = new Set(
+      cached(db, `SELECT s.image_id FROM images i CROSS JOIN scores s ON s.image_id = i.id AND s.model_version = ? WHERE i.role = 'train'`)
+        .pluck()
+        .all(modelVersion) as number[],
+    );
+    const current = new Map<number, { verdict: 'good' | 'defect'; defectType: string | null }>();
+    const vrows = cached(
+      db,
+      `SELECT v.image_id, v.verdict, v.defect_type FROM (SELECT max(id) AS id FROM verdicts GROUP BY image_id) latest
+       JOIN verdicts v ON v.id = latest.id WHERE v.verdict IS NOT NULL`,
+    ).all() as { image_id: number; verdict: 'good' | 'defect'; defect_type: string | null }[];
+    for (const r of vrows) current.set(r.image_id, { verdict: r.verdict, defectType: r.defect_type });
+    // Two single-column reads in the same order (one array per row would cost more than the walk).
+    const allIds = cached(db, 'SELECT image_id FROM scores WHERE model_version = ? ORDER BY score DESC, image_id').pluck().all(modelVersion) as number[];
+    const allScores = cached(db, 'SELECT score FROM scores WHERE model_version = ? ORDER BY score DESC, image_id').pluck().all(modelVersion) as number[];
+    const n = allIds.length - train.size;
+    const ids = new Float64Array(n);
+    const scores = new Float64Array(n);
+    const verdicts = new Uint8Array(n);
+    const defectTypes = new Map<number, string | null>();
+    let i = 0;
+    for (let k = 0; k < allIds.length; k++) {
+      const id = allIds[k]!;
+      if (train.has(id)) continue;
+      ids[i] = id;
+      scores[i] = allScores[k]!;
+      const v = current.get(id);
+      if (v) {
+        verdicts[i] = VERDICT_CODE[v.verdict];
+        if (v.verdict === 'defect') defectTypes.set(i, v.defectType);
+      }
+      i++;
+    }
+    return { ids, scores, verdicts, defectTypes };
+  });
 }

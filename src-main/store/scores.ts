@@ -5,7 +5,7 @@
  */
 import { KensaError } from '../shared/errors';
 import { finite, integer, invalid, nowIso, optionalText } from './checks';
-import { writeTx, type Db } from './db';
+import { readTx, writeTx, type Db } from './db';
 
 export interface NewScore {
   imageId: number;
@@ -66,6 +66,18 @@ export function putScores(db: Db, modelVersion: number, rows: readonly NewScore[
 /** Every score of one model version, by image id. */
 export function scoresFor(db: Db, modelVersion: number): ScoreRecord[] {
   return (db.prepare('SELECT * FROM scores WHERE model_version = ? ORDER BY image_id').all(modelVersion) as ScoreRow[]).map(mapScore);
+}
+
+/**
+ * Every score of one model version as two columns, by image id (ascending): no object per
+ * row, for figures over 100,000 parts. A part's score is found with a binary search in `ids`.
+ */
+export function scoreColumns(db: Db, modelVersion: number): { ids: Float64Array; scores: Float64Array } {
+  return readTx(db, () => {
+    const ids = db.prepare('SELECT image_id FROM scores WHERE model_version = ? ORDER BY image_id').pluck().all(modelVersion) as number[];
+    const scores = db.prepare('SELECT score FROM scores WHERE model_version = ? ORDER BY image_id').pluck().all(modelVersion) as number[];
+    return { ids: Float64Array.from(ids), scores: Float64Array.from(scores) };
+  });
 }
 
 export function getScore(db: Db, imageId: number, modelVersion: number): ScoreRecord | null {

@@ -8,7 +8,7 @@
 import { KensaError } from '../shared/errors';
 import { appendAudit } from './audit';
 import { finite, invalid, nowIso, oneOf, optionalInteger, personName, text } from './checks';
-import { writeTx, type Db } from './db';
+import { cached, writeTx, type Db } from './db';
 
 export type MarginKind = 'absolute' | 'spread';
 
@@ -104,8 +104,8 @@ export function currentThreshold(db: Db, modelVersion?: number | null): Threshol
   const version =
     modelVersion !== undefined
       ? modelVersion
-      : ((db.prepare('SELECT active_model_version FROM project WHERE id = 1').pluck().get() as number | null | undefined) ?? null);
-  const row = db.prepare('SELECT * FROM thresholds WHERE model_version IS ? ORDER BY id DESC LIMIT 1').get(version) as ThresholdRow | undefined;
+      : ((cached(db, 'SELECT active_model_version FROM project WHERE id = 1').pluck().get() as number | null | undefined) ?? null);
+  const row = cached(db, 'SELECT * FROM thresholds WHERE model_version IS ? ORDER BY id DESC LIMIT 1').get(version) as ThresholdRow | undefined;
   return row ? mapThreshold(row) : null;
 }
 

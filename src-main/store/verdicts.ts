@@ -153,6 +153,21 @@ export function currentVerdicts(db: Db): Map<number, Verdict> {
   return new Map(rows.map((r) => [r.image_id, mapVerdict(r)]));
 }
 
+/**
+ * The latest verdict row of every image with one, as the table stood before `end` (an ISO
+ * instant, exclusive; null: now): a set, or an undo (whose verdict may be null: back to
+ * unreviewed). By image id. One read, however many images the project holds.
+ */
+export function verdictsAsOf(db: Db, end: string | null): Verdict[] {
+  const rows = cached(
+    db,
+    `SELECT v.* FROM (SELECT max(id) AS id FROM verdicts WHERE @end IS NULL OR created_at < @end GROUP BY image_id) latest
+     JOIN verdicts v ON v.id = latest.id
+     ORDER BY v.image_id`,
+  ).all({ end }) as VerdictRow[];
+  return rows.map(mapVerdict);
+}
+
 /** The image's current verdict, or null when it is unreviewed. */
 export function currentVerdict(db: Db, imageId: number): Verdict | null {
   const row = db.prepare('SELECT * FROM verdicts WHERE image_id = ? ORDER BY id DESC LIMIT 1').get(imageId) as VerdictRow | undefined;
@@ -174,15 +189,24 @@ export function verdictHistory(db: Db, imageId: number): Verdict[] {
  */
 export function goodVerdictsSince(db: Db, modelVersion: number): Verdict[] {
   return readTx(db, () => {
-    const absorbed = new Set<number>();
-    for (const m of modelLineage(db, modelVersion)) if (m.status === 'ready') for (const id of m.addedImageIds) absorbed.add(id);
-    const pending: Verdict[] = [];
-    for (const v of currentVerdicts(db).values()) {
-      if (v.verdict !== 'good' || v.scoreShown === null || v.threshold === null) continue;
-      if (v.scoreShown >= v.threshold && !absorbed.has(v.imageId)) pending.push(v);
-    }
-    return pending;
+    const absorbed = absorbedImages(db, modelVersion);
+    // Only the current verdicts that are good and were flagged when given are read (not every verdict).
+    const rows = cached(
+      db,
+      `SELECT v.* FROM (SELECT max(id) AS id FROM verdicts GROUP BY image_id) latest
+       JOIN verdicts v ON v.id = latest.id
+       WHERE v.verdict = 'good' AND v.score_shown IS NOT NULL AND v.threshold IS NOT NULL AND v.score_shown >= v.threshold
+       ORDER BY v.image_id`,
+    ).all() as VerdictRow[];
+    return rows.filter((r) => !absorbed.has(r.image_id)).map(mapVerdict);
   });
+}
+
+/** Images whose patches are in the bank of `modelVersion`: the added_image_ids of it and of its ready ancestors. */
+export function absorbedImages(db: Db, modelVersion: number): Set<number> {
+  const absorbed = new Set<number>();
+  for (const m of modelLineage(db, modelVersion)) if (m.status === 'ready') for (const id of m.addedImageIds) absorbed.add(id);
+  return absorbed;
 }
 
 /** The 'set' rows still standing after replaying the history's undos, oldest first. */

@@ -12,7 +12,9 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readMapPng } from '../../src-main/engine/imaging/mapfile';
 import { EngineClient } from '../../src-main/jobs/engine-client';
-import { mapScaleMax, ProjectService } from '../../src-main/services/project-service';
+import { DB_FILE, inOrder, mapScaleMax, ProjectService } from '../../src-main/services/project-service';
+import { addImages, countImages, goodVerdictsSince, openProjectDb, putScores, queueCounts, recordVerdict } from '../../src-main/store/index';
+import { newImages, readyModel } from '../store/helpers/fixtures';
 
 const repo = path.resolve(import.meta.dirname, '../..');
 const shared = path.resolve(process.env.KENSA_SHARED ?? path.join(repo, '..', 'shared'));
@@ -222,5 +224,119 @@ console.log('refit-finished');
     expect(building).toHaveLength(1); // the interrupted refit, never activated
     expect(readdirSync(path.join(dir, 'models')).filter((f) => f.endsWith('.kensa'))).toEqual(['v0001.kensa', 'v0002.kensa']);
     expect(svc.verifyAudit().ok).toBe(true);
+  });
+});
+
+describe('import read-ahead', () => {
+  let tmp: string;
+  beforeAll(() => {
+    tmp = mkdtempSync(path.join(os.tmpdir(), 'kensa-import-'));
+  });
+  afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+  it('inOrder: results in input order, never more than `ahead` calls in flight', async () => {
+    let inFlight = 0;
+    let most = 0;
+    const delays = [30, 1, 20, 1, 15, 2, 40, 1, 1, 9, 3, 25];
+    const got: number[] = [];
+    for await (const r of inOrder(delays, 3, async (d) => {
+      inFlight++;
+      most = Math.max(most, inFlight);
+      await new Promise((res) => setTimeout(res, d));
+      inFlight--;
+      return d;
+    })) {
+      got.push(r);
+    }
+    expect(got).toEqual(delays);
+    expect(most).toBe(3);
+    await expect(inOrder([1], 0, async (x) => x).next()).rejects.toThrow(/read-ahead must be a positive integer/);
+  });
+
+  it('keeps the file order of the rows and of the errors, as a sequential import would', async () => {
+    const folder = path.join(tmp, 'parts');
+    mkdirSync(folder);
+    const names: string[] = [];
+    for (let i = 0; i < 40; i++) {
+      const name = `p${String(i).padStart(2, '0')}.png`;
+      names.push(name);
+      if (i % 9 === 4) writeFileSync(path.join(folder, name), Buffer.alloc(0)); // empty
+      else if (i % 9 === 7) writeFileSync(path.join(folder, name), 'not a picture');
+      else {
+        // sizes differ so decodes finish out of order
+        const side = 16 + ((i * 37) % 200);
+        await sharp({ create: { width: side, height: side, channels: 3, background: { r: i, g: 255 - i, b: (i * 7) % 256 } } })
+          .png()
+          .toFile(path.join(folder, name));
+      }
+    }
+    const svc = await ProjectService.create(path.join(tmp, 'project'), 'Import order', 'alice');
+    try {
+      const progress: number[] = [];
+      const missing = path.join(tmp, 'nope.png');
+      const r = await svc.importImages([folder, missing], 'inspect', 'alice', (done, total) => {
+        expect(total).toBe(40);
+        progress.push(done);
+      });
+      expect(progress).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+      const bad = names.filter((_, i) => i % 9 === 4 || i % 9 === 7);
+      const good = names.filter((n) => !bad.includes(n));
+      expect(r.added).toBe(good.length);
+      expect(r.ids.map((id) => path.basename(svc.queueItem(id)!.image.path))).toEqual(good);
+      expect(r.errors.map((e) => [path.basename(e.path), e.code])).toEqual([
+        ['nope.png', 'IMAGE_NOT_FOUND'],
+        ...bad.map((n) => [n, names.indexOf(n) % 9 === 4 ? 'IMAGE_EMPTY' : 'IMAGE_UNSUPPORTED_FORMAT']),
+      ]);
+    } finally {
+      svc.close();
+    }
+  });
+});
+
+describe('figures kept between writes (queue counts, image counts, pending refit)', () => {
+  it('stay equal to a fresh count through verdicts, undos and writes made behind the service', async () => {
+    const tmp = mkdtempSync(path.join(os.tmpdir(), 'kensa-figures-'));
+    const svc = await ProjectService.create(path.join(tmp, 'p'), 'Figures', 'alice');
+    try {
+      const ids = addImages(svc.db, 'b', newImages(300), 'alice').ids;
+      addImages(svc.db, 't', newImages(5, 'train', 'tr'), 'alice');
+      const m = readyModel(svc.db);
+      putScores(svc.db, m.version, ids.slice(0, 280).map((imageId, i) => ({ imageId, score: (i % 50) / 10, maxPatchScore: 1 })));
+      svc.setThreshold(4, 'test', 'alice');
+      const fresh = (): unknown => {
+        const scope = svc.queueScope();
+        return { queue: queueCounts(svc.db, scope), images: { train: countImages(svc.db, 'train'), inspect: countImages(svc.db, 'inspect') }, pending: goodVerdictsSince(svc.db, m.version).map((v) => v.id) };
+      };
+      const kept = (): unknown => ({ queue: svc.queueCounts(), images: svc.counts(), pending: svc.pendingRefit().map((v) => v.id) });
+      expect(kept()).toEqual(fresh());
+      const other = openProjectDb(path.join(svc.dir, DB_FILE));
+      let seed = 5;
+      const r = (): number => {
+        seed = (seed * 1103515245 + 12345) % 2 ** 31;
+        return seed / 2 ** 31;
+      };
+      for (let step = 0; step < 300; step++) {
+        const id = ids[Math.floor(r() * ids.length)]!;
+        const x = r();
+        if (x < 0.55) svc.verdict({ imageId: id, verdict: r() < 0.3 ? 'defect' : 'good' }, 'bob');
+        else if (x < 0.75) {
+          try {
+            svc.undo(id, 'bob');
+          } catch {
+            // nothing to undo on this part
+          }
+        } else if (x < 0.82) recordVerdict(svc.db, { imageId: id, verdict: 'good', reviewer: 'carol', modelVersion: m.version, threshold: 4, scoreShown: 4.5 });
+        else if (x < 0.88) recordVerdict(other, { imageId: id, verdict: 'good', reviewer: 'dan', modelVersion: m.version, threshold: 4, scoreShown: 4.2 });
+        else if (x < 0.93) putScores(svc.db, m.version, [{ imageId: id, score: r() * 5, maxPatchScore: 1 }]);
+        else if (x < 0.96) addImages(other, `late-${step}`, newImages(1, 'inspect', `late-${step}`), 'dan');
+        else svc.setThreshold(3 + r() * 2, 'moved', 'alice');
+        if (step % 7 === 0) expect(kept(), `step ${step}`).toEqual(fresh());
+      }
+      expect(kept()).toEqual(fresh());
+      other.close();
+    } finally {
+      svc.close();
+      rmSync(tmp, { recursive: true, force: true });
+    }
   });
 });

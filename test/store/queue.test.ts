@@ -12,6 +12,8 @@ import {
   queuePage,
   queueRow,
   recordVerdict,
+  scoredQueue,
+  VERDICT_CODE,
   setThreshold,
   undoVerdict,
   type Db,
@@ -146,6 +148,29 @@ describe('queue pages', () => {
     const noT = { modelVersion: scope.modelVersion, threshold: null };
     expect(queueCounts(db, noT)).toMatchObject({ flagged: 0, passed: N - UNSCORED });
     expect(queuePage(db, noT, { filter: 'flagged' })).toEqual({ items: [], next: null });
+  });
+
+  it('counts and the scored columns leave out scores of train images (an evaluation may score them)', () => {
+    const before = queueCounts(db, scope);
+    putScores(db, scope.modelVersion!, [1, 2, 3].map((id) => ({ imageId: id, score: T + id, maxPatchScore: 1 }))); // train images 1..3: two flagged
+    expect(queueCounts(db, scope)).toEqual(before);
+    const cols = scoredQueue(db, scope.modelVersion!);
+    expect(cols.ids).toHaveLength(N - UNSCORED);
+    expect([...cols.ids].some((id) => id <= 3)).toBe(false);
+  });
+
+  it('scoredQueue: the scored parts in queue order with their current verdicts, as columns', () => {
+    for (const id of ids.slice(0, 30)) recordVerdict(db, { imageId: id, verdict: id % 4 === 0 ? 'defect' : 'good', defectType: id % 4 === 0 ? `t${id % 3}` : null, reviewer: 'bo' });
+    recordVerdict(db, { imageId: ids[1]!, verdict: 'defect', reviewer: 'bo' }); // changed: the latest counts, no type
+    undoVerdict(db, ids[2]!, 'bo'); // back to unreviewed
+    const cols = scoredQueue(db, scope.modelVersion!);
+    const rows = reference().filter((q) => q.score !== null);
+    expect([...cols.ids]).toEqual(rows.map((q) => q.image.id));
+    expect([...cols.scores]).toEqual(rows.map((q) => q.score));
+    expect([...cols.verdicts]).toEqual(rows.map((q) => (q.verdict?.verdict === 'defect' ? VERDICT_CODE.defect : q.verdict?.verdict === 'good' ? VERDICT_CODE.good : 0)));
+    const types = new Map(rows.flatMap((q, i) => (q.verdict?.verdict === 'defect' ? [[i, q.verdict.defectType] as const] : [])));
+    expect(cols.defectTypes).toEqual(types);
+    expect(types.get(rows.findIndex((q) => q.image.id === ids[1]))).toBeNull();
   });
 
   it('refuses a limit over 500 and a malformed cursor', () => {

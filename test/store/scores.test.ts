@@ -5,7 +5,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { KensaError } from '../../src-main/shared/errors';
-import { closeProjectDb, getScore, putScores, scoresFor, type Db } from '../../src-main/store/index';
+import { closeProjectDb, getScore, putScores, scoreColumns, scoresFor, type Db } from '../../src-main/store/index';
 import { newProject, readyModel, seedImages, tempDir } from './helpers/fixtures';
 
 let cleanup: () => void;
@@ -45,6 +45,19 @@ describe('putScores', () => {
     expect(scoresFor(db, v2)).toHaveLength(1);
     expect(getScore(db, ids[0], v1)).toMatchObject({ score: 5, mapFile: 'm.f16' });
     expect(getScore(db, ids[1], v2)).toBeNull();
+  });
+
+  it('scoreColumns: one version\'s scores as two columns by image id', () => {
+    const ids = seedImages(db, 5);
+    const v1 = readyModel(db).version;
+    const v2 = readyModel(db, v1).version;
+    putScores(db, v1, [...ids].reverse().map((imageId, i) => ({ imageId, score: i / 4, maxPatchScore: 1 })));
+    putScores(db, v2, [{ imageId: ids[2]!, score: 9, maxPatchScore: 9 }]);
+    const c = scoreColumns(db, v1);
+    expect(c.ids).toBeInstanceOf(Float64Array);
+    expect([...c.ids]).toEqual(ids);
+    expect([...c.scores]).toEqual([1, 0.75, 0.5, 0.25, 0]);
+    expect([...scoreColumns(db, v2).scores]).toEqual([9]);
   });
 
   it('refuses unknown models and images, and bad numbers, storing nothing', () => {

@@ -18,6 +18,7 @@ import {
   rollbackModel,
   undoVerdict,
   verdictHistory,
+  verdictsAsOf,
   verifyAudit,
   type Db,
 } from '../../src-main/store/index';
@@ -114,6 +115,28 @@ describe('current verdicts', () => {
     expect(cur.get(ids[0])?.verdict).toBe('good');
     expect(cur.get(ids[1])).toMatchObject({ verdict: 'defect', defectType: 'scratch', reviewer: 'bob' });
     expect(cur.get(ids[3])).toMatchObject({ verdict: 'defect', action: 'undo' });
+  });
+
+  it('verdictsAsOf: the latest row of each image before an instant (undos included), from one read', () => {
+    recordVerdict(db, { imageId: ids[0], verdict: 'good', reviewer: 'alice' });
+    recordVerdict(db, { imageId: ids[1], verdict: 'defect', reviewer: 'alice' });
+    const cut = db.prepare('SELECT max(created_at) FROM verdicts').pluck().get() as string;
+    const end = new Date(Date.parse(cut) + 1).toISOString();
+    // later rows carry a later timestamp (the clock is forced past the cut)
+    db.exec(`DROP TRIGGER verdicts_no_update`);
+    recordVerdict(db, { imageId: ids[1], verdict: 'good', reviewer: 'bob' });
+    undoVerdict(db, ids[0], 'bob');
+    recordVerdict(db, { imageId: ids[2], verdict: 'good', reviewer: 'bob' });
+    db.prepare('UPDATE verdicts SET created_at = ? WHERE id > 2').run(new Date(Date.parse(end) + 1000).toISOString());
+    expect(verdictsAsOf(db, end).map((v) => [v.imageId, v.verdict, v.reviewer])).toEqual([
+      [ids[0], 'good', 'alice'],
+      [ids[1], 'defect', 'alice'],
+    ]);
+    expect(verdictsAsOf(db, null).map((v) => [v.imageId, v.action, v.verdict])).toEqual([
+      [ids[0], 'undo', null],
+      [ids[1], 'set', 'good'],
+      [ids[2], 'set', 'good'],
+    ]);
   });
 
   it('records reviewers as they give verdicts', () => {
