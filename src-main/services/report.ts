@@ -12,6 +12,12 @@
  *   writeReportPdf(html, f) → PDF through headless Chromium's print-to-PDF
  *   exportReport(svc, f, o) → picks the format from the extension, writes atomically
  *
+ * AT SCALE (100,000 parts on a line): every REVIEWED part is listed (table, CSV, JSON); the
+ * parts without a verdict in the period are summarised, never listed: counts and score
+ * distribution per disposition (`population`) and the histogram. Thumbnails are drawn for at
+ * most `maxThumbnails` flagged or missed reviewed parts. Verdicts, scores and images are read
+ * in a few queries (verdictsAsOf, scoreColumns), not one per part.
+ *
  * REPRODUCIBLE: the same project state and options give byte-identical HTML, CSV and JSON.
  * Nothing reads the clock (`generatedAt` is an input), everything is sorted by stored keys, no
  * random ids; thumbnails are encoded by the same libvips from the same pixels. (A PDF is not
@@ -44,26 +50,29 @@ import { KensaError, isKensaError } from '../shared/errors';
 import {
   auditHead,
   getActiveModel,
+  getImage,
   getModel,
+  getScore,
   listAudit,
-  listImages,
+  queueCounts,
   requireProject,
-  scoresFor,
+  scoreColumns,
   thresholdHistory,
-  verdictHistory,
+  verdictsAsOf,
+  type ImageRecord,
   type ModelRecord,
   type Threshold,
-  type Verdict,
 } from '../store/index';
 import { mapScaleMax, type ProjectService } from './project-service';
-import { tuningStats, type Confusion, type DefectTypeRecall, type Histogram, type ReviewLoad, type ZeroMissResult } from './threshold';
+import { quantileSorted, tuningStats, type Confusion, type DefectTypeRecall, type Histogram, type ReviewLoad, type ZeroMissResult } from './threshold';
 
 // ---------------------------------------------------------------------------------------------
 // The model
 // ---------------------------------------------------------------------------------------------
 
 export const REPORT_FORMAT = 'kensa-audit-report';
-export const REPORT_FORMAT_VERSION = 1;
+/** 2: `population` (every scored part by disposition) added. */
+export const REPORT_FORMAT_VERSION = 2;
 /** Thumbnails (flagged and missed parts) at most, by default. */
 export const DEFAULT_THUMBNAILS = 60;
 const THUMB_SIDE = 200;
@@ -145,6 +154,33 @@ export interface ReportMetrics {
   histogram: Histogram;
 }
 
+/** How the parts scored by the model in force ended up: reviewed in the period (by outcome) or not. */
+export type Disposition = 'defect-flagged' | 'defect-missed' | 'good-flagged' | 'good-passed' | 'unreviewed-flagged' | 'unreviewed-passed';
+
+export interface ReportDisposition {
+  disposition: Disposition;
+  parts: number;
+  /** parts / every scored part; null when nothing is scored. */
+  share: number | null;
+  /** Score distribution of these parts (type-7 quantiles); null when there are none. */
+  scores: { min: number; p05: number; median: number; p95: number; max: number } | null;
+}
+
+/**
+ * Every part scored by the model in force, counted by disposition with its score
+ * distribution: the report lists each REVIEWED part, and summarises the rest here (a line
+ * may hold 100,000 parts, nearly all passed without review).
+ */
+export interface ReportPopulation {
+  modelVersion: number;
+  threshold: number;
+  /** Parts with a score under `modelVersion` (= reviewLoad.total). */
+  scored: number;
+  /** Inspect parts without a score under `modelVersion`. */
+  unscored: number;
+  rows: ReportDisposition[];
+}
+
 export interface ReportPart {
   imageId: number;
   path: string;
@@ -213,6 +249,8 @@ export interface ReportModel {
   modelInForce: number | null;
   threshold: { inForce: ReportThreshold | null; history: ReportThreshold[] };
   metrics: ReportMetrics | null;
+  /** Every scored part by disposition (null when there are no figures). */
+  population: ReportPopulation | null;
   parts: ReportPart[];
   thumbnails: { limit: number; eligible: number; items: ReportThumbnail[] };
   audit: ReportAudit;
@@ -333,6 +371,53 @@ async function makeThumbnail(
   return { dataUrl: `data:image/jpeg;base64,${jpeg.toString('base64')}`, ...size, note };
 }
 
+/** Index of `x` in an ascending array, or −1. */
+function indexOfSorted(xs: Float64Array, x: number): number {
+  let lo = 0;
+  let hi = xs.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (xs[mid]! < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < xs.length && xs[lo] === x ? lo : -1;
+}
+
+export const DISPOSITIONS: readonly Disposition[] = ['defect-flagged', 'defect-missed', 'good-flagged', 'good-passed', 'unreviewed-flagged', 'unreviewed-passed'];
+
+/** Counts and score distribution per disposition over every scored part (`reviewed`: the parts in the report, by image id). */
+function populationOf(
+  scores: { ids: Float64Array; scores: Float64Array },
+  reviewed: ReadonlyMap<number, ReportPart>,
+  threshold: number,
+  modelVersion: number,
+  unscored: number,
+): ReportPopulation {
+  const n = scores.ids.length;
+  const code = new Uint8Array(n);
+  const sizes = new Array<number>(DISPOSITIONS.length).fill(0);
+  for (let i = 0; i < n; i++) {
+    const flagged = scores.scores[i]! >= threshold;
+    const p = reviewed.get(scores.ids[i]!);
+    const d = p ? (p.verdict === 'defect' ? (flagged ? 0 : 1) : flagged ? 2 : 3) : flagged ? 4 : 5;
+    code[i] = d;
+    sizes[d]!++;
+  }
+  const groups = sizes.map((m) => new Float64Array(m));
+  const fill = new Array<number>(DISPOSITIONS.length).fill(0);
+  for (let i = 0; i < n; i++) groups[code[i]!]![fill[code[i]!]!++] = scores.scores[i]!;
+  const rows = DISPOSITIONS.map((disposition, d): ReportDisposition => {
+    const g = groups[d]!.sort();
+    return {
+      disposition,
+      parts: g.length,
+      share: n === 0 ? null : g.length / n,
+      scores: g.length === 0 ? null : { min: g[0]!, p05: quantileSorted(g, 0.05), median: quantileSorted(g, 0.5), p95: quantileSorted(g, 0.95), max: g[g.length - 1]! },
+    };
+  });
+  return { modelVersion, threshold, scored: n, unscored, rows };
+}
+
 const outcomeOf = (verdict: 'good' | 'defect', flagged: boolean): Outcome => (verdict === 'defect' ? (flagged ? 'TP' : 'FN') : flagged ? 'FP' : 'TN');
 
 /** Collects everything the report shows (see the module comment for the period semantics). */
@@ -347,15 +432,15 @@ export async function buildReport(svc: ProjectService, opts: ReportOptions): Pro
   const project = requireProject(db);
   const notes: string[] = [];
 
-  // ---- verdicts as of the end of the period ----
+  // ---- verdicts as of the end of the period (one read: the latest row of each image before the end) ----
   const parts: ReportPart[] = [];
-  const images = new Map(listImages(db).map((i) => [i.id, i]));
-  for (const image of images.values()) {
-    const history = verdictHistory(db, image.id);
-    let state: Verdict | null = null;
-    for (const v of history) if (end === null || v.createdAt < end) state = v;
-    if (!state || state.verdict === null) continue;
+  const images = new Map<number, ImageRecord>();
+  for (const state of verdictsAsOf(db, end)) {
+    if (state.verdict === null) continue;
     if (start !== null && state.createdAt < start) continue;
+    const image = getImage(db, state.imageId);
+    if (!image) continue;
+    images.set(image.id, image);
     parts.push({
       imageId: image.id,
       path: image.path,
@@ -415,22 +500,30 @@ export async function buildReport(svc: ProjectService, opts: ReportOptions): Pro
 
   // ---- figures at the threshold in force, on the scores of the model in force ----
   let metrics: ReportMetrics | null = null;
-  const scores = new Map(version !== null ? scoresFor(db, version).map((s) => [s.imageId, s]) : []);
+  let population: ReportPopulation | null = null;
+  // Every score of the version as two columns (no object per part: 100,000 parts stay cheap).
+  const scores = version !== null ? scoreColumns(db, version) : { ids: new Float64Array(0), scores: new Float64Array(0) };
+  const scoreOf = (imageId: number): number | null => {
+    const i = indexOfSorted(scores.ids, imageId);
+    return i < 0 ? null : scores.scores[i]!;
+  };
   if (version === null) notes.push('No model was active at the end of the period: no figures can be computed.');
   else if (inForce === null) notes.push(`No threshold was in force for model v${version} at the end of the period: no figures can be computed.`);
   if (version !== null && inForce !== null) {
     const t = inForce.value;
-    const inReport = new Set<number>();
+    const inReport = new Map<number, ReportPart>();
     const tuning: { score: number; verdict: 'good' | 'defect'; defectType: string | null }[] = [];
     for (const p of parts) {
-      const s = scores.get(p.imageId);
-      if (!s) continue;
-      p.score = s.score;
-      p.outcome = outcomeOf(p.verdict, s.score >= t);
-      inReport.add(p.imageId);
-      tuning.push({ score: s.score, verdict: p.verdict, defectType: p.verdict === 'defect' ? p.defectType : null });
+      const s = scoreOf(p.imageId);
+      if (s === null) continue;
+      p.score = s;
+      p.outcome = outcomeOf(p.verdict, s >= t);
+      inReport.set(p.imageId, p);
+      tuning.push({ score: s, verdict: p.verdict, defectType: p.verdict === 'defect' ? p.defectType : null });
     }
-    const others = [...scores.values()].filter((s) => !inReport.has(s.imageId)).map((s) => s.score);
+    const others = new Float64Array(scores.ids.length - inReport.size);
+    let k = 0;
+    for (let i = 0; i < scores.ids.length; i++) if (!inReport.has(scores.ids[i]!)) others[k++] = scores.scores[i]!;
     const stats = tuningStats(tuning, t, {
       unreviewedScores: others,
       margin: inForce.margin !== null && inForce.marginKind !== null ? { kind: inForce.marginKind, value: inForce.margin } : { kind: 'absolute', value: 0 },
@@ -458,6 +551,8 @@ export async function buildReport(svc: ProjectService, opts: ReportOptions): Pro
       zeroMiss: stats.zeroMiss,
       histogram: stats.histogram,
     };
+    const qc = queueCounts(db, { modelVersion: version, threshold: t });
+    population = populationOf(scores, inReport, t, version, qc.all - qc.flagged - qc.passed);
   }
 
   // ---- thumbnails: missed parts first, then flagged ones, highest score first ----
@@ -468,7 +563,7 @@ export async function buildReport(svc: ProjectService, opts: ReportOptions): Pro
   const items: ReportThumbnail[] = [];
   for (const p of eligible.slice(0, limit)) {
     const image = images.get(p.imageId)!;
-    const th = await makeThumbnail(svc, image, scores.get(p.imageId)?.mapFile ?? null, scale);
+    const th = await makeThumbnail(svc, image, version !== null ? (getScore(db, p.imageId, version)?.mapFile ?? null) : null, scale);
     items.push({ imageId: p.imageId, path: p.path, outcome: p.outcome, verdict: p.verdict, defectType: p.defectType, score: p.score, ...th });
   }
   if (eligible.length > limit) notes.push(`Thumbnails: the first ${limit} of ${eligible.length} flagged or missed parts are shown (missed parts first, then by score).`);
@@ -510,6 +605,7 @@ export async function buildReport(svc: ProjectService, opts: ReportOptions): Pro
     modelInForce: version,
     threshold: { inForce: inForce ? toReportThreshold(inForce) : null, history },
     metrics,
+    population,
     parts,
     thumbnails: { limit, eligible: eligible.length, items },
     audit,
@@ -598,6 +694,14 @@ const cssString = (s: string): string => `"${s.replace(/\\/g, '\\\\').replace(/"
 const num = (x: number | null, digits = 4): string => (x === null ? '—' : x.toFixed(digits));
 const pct = (x: number | null): string => (x === null ? '—' : `${(100 * x).toFixed(1)}%`);
 const when = (iso: string | null): string => (iso ? `${iso.slice(0, 10)} ${iso.slice(11, 19)}` : '—');
+const DISPOSITION_LABEL: Record<Disposition, string> = {
+  'defect-flagged': 'Defect, flagged (TP)',
+  'defect-missed': 'Defect, MISSED (FN)',
+  'good-flagged': 'Good, flagged (false alarm)',
+  'good-passed': 'Good, passed',
+  'unreviewed-flagged': 'No verdict in the period, flagged',
+  'unreviewed-passed': 'No verdict in the period, passed',
+};
 const OUTCOME_LABEL: Record<Outcome, string> = { TP: 'defect flagged', FN: 'MISSED', FP: 'false alarm', TN: 'good passed' };
 
 function periodText(m: ReportModel): string {
@@ -838,6 +942,23 @@ export function reportHtml(model: ReportModel): string {
     out.push(`<h2>Score distribution (model v${x.modelVersion}${x.histogram.log ? ', bar heights on a log scale' : ''})</h2>`);
     out.push(histogramSvg(x.histogram, x.threshold, x.zeroMiss.status === 'ok' ? x.zeroMiss.raw : null));
     out.push(`<div class="legend"><i style="background:#4f7cac"></i>good (reviewed)<i style="background:#c0392b"></i>defect (reviewed)<i style="background:#c9ced6"></i>other scored parts · dashed: threshold in force${x.zeroMiss.status === 'ok' ? ' · dotted red: weakest reviewed defect' : ''}</div>`);
+    const pop = m.population;
+    if (pop) {
+      const n = (x: number): string => x.toLocaleString('en-US');
+      out.push(`<h3>Parts by disposition (${n(pop.scored)} scored by model v${pop.modelVersion})</h3>`);
+      out.push(`<table class="grid fixed" data-section="population"><colgroup><col style="width:34%"><col style="width:12%"><col style="width:9%"><col style="width:9%"><col style="width:9%"><col style="width:9%"><col style="width:9%"><col style="width:9%"></colgroup>`);
+      out.push(`<thead><tr><th>Disposition</th><th class="n">Parts</th><th class="n">Share</th><th class="n">Min</th><th class="n">P5</th><th class="n">Median</th><th class="n">P95</th><th class="n">Max</th></tr></thead><tbody>`);
+      for (const r of pop.rows) {
+        const sc = r.scores;
+        const cells = sc ? [sc.min, sc.p05, sc.median, sc.p95, sc.max].map((v) => `<td class="n">${num(v)}</td>`).join('') : '<td class="n">—</td>'.repeat(5);
+        const alarm = r.disposition === 'defect-missed' && r.parts > 0 ? ' style="color:var(--bad);font-weight:700"' : '';
+        out.push(`<tr><td${alarm}>${esc(DISPOSITION_LABEL[r.disposition])}</td><td class="n"${alarm}>${n(r.parts)}</td><td class="n">${pct(r.share)}</td>${cells}</tr>`);
+      }
+      if (pop.unscored > 0) out.push(`<tr><td>Not scored by model v${pop.modelVersion}</td><td class="n">${n(pop.unscored)}</td><td class="n">—</td>${'<td class="n">—</td>'.repeat(5)}</tr>`);
+      out.push(`</tbody></table>`);
+      const unreviewed = pop.rows.filter((r) => r.disposition.startsWith('unreviewed-')).reduce((a, r) => a + r.parts, 0);
+      out.push(`<p class="small muted">Flagged: score ≥ ${esc(num(pop.threshold))}. Every reviewed part is listed at the end of the report (and in the CSV export); the ${n(unreviewed)} scored parts without a verdict in the period are summarised here, not listed.</p>`);
+    }
     out.push(`<h3>Recall per defect type</h3>`);
     if (x.byDefectType.length === 0) out.push(`<p class="muted">No defects reviewed.</p>`);
     else {
@@ -979,6 +1100,9 @@ export async function writeReportPdf(html: string, outFile: string, opts: { chro
       '--disable-sync',
       '--disable-extensions',
       '--no-pdf-header-footer',
+      // Untagged, as Electron's printToPDF prints it: the accessibility tags of a 3,000-row parts
+      // table make the file ten times larger and the print two to three times slower.
+      '--disable-pdf-tagging',
       `--user-data-dir=${path.join(tmp, 'profile')}`,
       `--print-to-pdf=${pdfFile}`,
       pathToFileURL(htmlFile).href,

@@ -31,7 +31,9 @@ import {
   type ReportModel,
 } from '../../src-main/services/report';
 import { KENSA_VERSION } from '../../src-main/shared/version';
-import { addImages, beginModel, completeModel, putScores, recordVerdicts, setThreshold, type NewVerdict } from '../../src-main/store/index';
+import { quantileSorted } from '../../src-main/services/threshold';
+import { addImages, beginModel, completeModel, putScores, recordVerdicts, setThreshold, undoVerdict, type NewVerdict } from '../../src-main/store/index';
+import { newImages, readyModel } from '../store/helpers/fixtures';
 
 const repo = path.resolve(import.meta.dirname, '../..');
 const shared = path.resolve(process.env.KENSA_SHARED ?? path.join(repo, '..', 'shared'));
@@ -210,6 +212,72 @@ describe('report on a project without a model, then with its audit trail tampere
     expect(r.code).toBe(1);
     expect(r.stderr).toBe('kensa: the audit chain FAILS verification: the report says so on its first page (see kensa audit verify)\n');
     expect(readFileSync(out, 'utf8')).toContain('BROKEN');
+  });
+});
+
+describe('a line of 3,000 parts: every reviewed part listed, the rest summarised', () => {
+  let tmp: string;
+  let svc: ProjectService;
+  let ids: number[];
+  const reviewed = new Map<number, 'good' | 'defect'>();
+  beforeAll(async () => {
+    tmp = mkdtempSync(path.join(os.tmpdir(), 'kensa-report-line-'));
+    svc = await ProjectService.create(path.join(tmp, 'line'), 'Line', 'alice');
+    ids = addImages(svc.db, 'b', newImages(3000), 'alice').ids;
+    const m = readyModel(svc.db);
+    const rng = new Rng(3);
+    putScores(svc.db, m.version, ids.slice(0, 2900).map((imageId) => ({ imageId, score: 1 + 0.3 * rng.normal() + (imageId % 97 === 0 ? 1.5 : 0), maxPatchScore: 1 })));
+    setThreshold(svc.db, { modelVersion: m.version, value: 1.6, setBy: 'alice', reason: 'line', margin: 0.05, marginKind: 'absolute' });
+    const verdicts: NewVerdict[] = [];
+    for (const id of ids) {
+      if (id % 97 === 0 || id % 41 === 0 || id === ids[2950]) {
+        const v = id % 97 === 0 && id % 2 === 0 ? 'defect' : 'good';
+        verdicts.push({ imageId: id, verdict: v, defectType: v === 'defect' ? 'dent' : null, reviewer: 'bob' });
+        reviewed.set(id, v);
+      }
+    }
+    recordVerdicts(svc.db, verdicts);
+    const undone = verdicts[3]!.imageId;
+    undoVerdict(svc.db, undone, 'bob'); // back to unreviewed: not listed
+    reviewed.delete(undone);
+  });
+  afterAll(() => {
+    svc?.close();
+    rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('lists each reviewed part, counts every scored part by disposition with its score spread, and lists no other part', async () => {
+    const m = await buildReport(svc, { kensaVersion: KENSA_VERSION, generatedAt: GENERATED_AT, maxThumbnails: 5 });
+    expect(m.parts.map((p) => p.imageId).sort((a, b) => a - b)).toEqual([...reviewed.keys()].sort((a, b) => a - b));
+    const pop = m.population!;
+    expect(pop).toMatchObject({ modelVersion: 1, threshold: 1.6, scored: 2900, unscored: 100 });
+    // a recount from the queue
+    const want = new Map<string, number[]>();
+    for (const q of svc.queue()) {
+      if (q.score === null) continue;
+      const v = reviewed.get(q.image.id);
+      const d = v === undefined ? `unreviewed-${q.flagged ? 'flagged' : 'passed'}` : v === 'defect' ? (q.flagged ? 'defect-flagged' : 'defect-missed') : q.flagged ? 'good-flagged' : 'good-passed';
+      want.set(d, [...(want.get(d) ?? []), q.score]);
+    }
+    expect(pop.rows.map((r) => r.disposition)).toEqual(['defect-flagged', 'defect-missed', 'good-flagged', 'good-passed', 'unreviewed-flagged', 'unreviewed-passed']);
+    for (const r of pop.rows) {
+      const xs = (want.get(r.disposition) ?? []).sort((a, b) => a - b);
+      expect(r.parts, r.disposition).toBe(xs.length);
+      expect(r.share).toBeCloseTo(xs.length / 2900, 12);
+      if (xs.length === 0) expect(r.scores).toBeNull();
+      else expect(r.scores).toMatchObject({ min: xs[0], max: xs.at(-1), median: quantileSorted(xs, 0.5), p05: quantileSorted(xs, 0.05), p95: quantileSorted(xs, 0.95) });
+    }
+    expect(pop.rows.reduce((a, r) => a + r.parts, 0)).toBe(2900);
+    expect(m.metrics!.reviewLoad.total).toBe(2900);
+    // the HTML lists exactly the reviewed parts' files; the others appear only as counts
+    const html = reportHtml(m);
+    const listed = [...html.matchAll(/<div class="path">([^<]*)<\/div>/g)].map((x) => x[1]);
+    expect(listed.sort()).toEqual(m.parts.map((p) => p.path).sort());
+    expect(html).toContain('Parts by disposition (2,900 scored by model v1)');
+    expect(html).toContain(`the ${(pop.rows[4]!.parts + pop.rows[5]!.parts).toLocaleString('en-US')} scored parts without a verdict in the period are summarised here, not listed`);
+    expect(m.thumbnails.items.length).toBeLessThanOrEqual(5);
+    expect(JSON.parse(reportJson(m)).population.scored).toBe(2900);
+    expect(m.formatVersion).toBe(2);
   });
 });
 
