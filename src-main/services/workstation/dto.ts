@@ -6,7 +6,7 @@
 import path from 'node:path';
 import sharp from 'sharp';
 import { fitWithin } from '../../engine/imaging/heatmap';
-import { loadImage } from '../../engine/imaging/load';
+import { loadImage, probeImage } from '../../engine/imaging/load';
 import type { ApiError, ImageData, JobProgress, ModelSummary, ProjectState, QueueEntry } from '../../shared/api';
 import { isKensaError } from '../../shared/errors';
 import type { ModelRecord } from '../../store/index';
@@ -78,7 +78,7 @@ export function projectState(p: ProjectService, colourScale: { low: number; high
 
 /** An image file as a JPEG no larger than maxSide (aspect kept). */
 export async function encodeImage(file: string, maxSide: number, quality = 88): Promise<ImageData> {
-  const info = await loadImage(file, { width: 8, height: 8 }).then((r) => r.info);
+  const info = await probeImage(file); // the size from the header: the image is decoded once, below
   const size = fitWithin(info.width, info.height, maxSide);
   const img = await loadImage(file, { ...size, resize: 'stretch' });
   const jpeg = await sharp(img.rgb, { raw: { width: size.width, height: size.height, channels: 3 } }).jpeg({ quality }).toBuffer();

@@ -1,9 +1,30 @@
 /** `threshold.*`: set the threshold (audited), and the tuning screen's statistics on the reviewed parts. */
 import type { ArgsOf, TuningData } from '../../../shared/api';
-import { thresholdHistory } from '../../../store/index';
+import { scoredQueue, thresholdHistory, VERDICT_CODE, type ScoredQueue } from '../../../store/index';
 import { outOfFoldScores } from '../../learning';
-import { bandStats, tuningStats } from '../../threshold';
+import { bandStats, tuningStats, type TuningPart } from '../../threshold';
 import type { NamespaceHandlers, WorkstationContext } from '../context';
+
+/**
+ * The reviewed parts (queue order) and the scores of the unreviewed ones from the scored
+ * queue, each score replaced by its out-of-fold score where `honest` has one.
+ */
+export function tuningInputs(q: ScoredQueue | null, honest: Map<number, number> | null): { parts: TuningPart[]; unreviewedScores: Float64Array; maxScore: number } {
+  if (!q) return { parts: [], unreviewedScores: new Float64Array(0), maxScore: -Infinity };
+  const n = q.ids.length;
+  const parts: TuningPart[] = [];
+  const unreviewed = new Float64Array(n);
+  let u = 0;
+  let maxScore = -Infinity;
+  for (let i = 0; i < n; i++) {
+    const score = honest?.get(q.ids[i]!) ?? q.scores[i]!;
+    if (score > maxScore) maxScore = score;
+    const v = q.verdicts[i]!;
+    if (v === 0) unreviewed[u++] = score;
+    else parts.push({ score, verdict: v === VERDICT_CODE.defect ? 'defect' : 'good', defectType: v === VERDICT_CODE.defect ? (q.defectTypes.get(i) ?? null) : null });
+  }
+  return { parts, unreviewedScores: unreviewed.subarray(0, u), maxScore };
+}
 
 async function tuning(ctx: WorkstationContext, a: ArgsOf<'threshold.stats'>): Promise<TuningData> {
   const p = ctx.need();
@@ -11,14 +32,10 @@ async function tuning(ctx: WorkstationContext, a: ArgsOf<'threshold.stats'>): Pr
   // A learning step's own training parts are scored out-of-fold here, so the zero-miss
   // threshold is not set on scores the head was fitted to.
   const honest = model ? await outOfFoldScores(p, model.version) : null;
-  const q = p
-    .queue()
-    .filter((x) => x.score !== null)
-    .map((x) => ({ ...x, score: honest?.get(x.image.id) ?? x.score }));
+  // The scored parts as columns (queue order), not one object per part: 100,000 parts stay cheap.
+  const { parts, unreviewedScores, maxScore } = tuningInputs(model ? scoredQueue(p.db, model.version) : null, honest);
   const inForce = p.threshold();
-  const threshold = a.threshold ?? inForce?.value ?? Math.max(0, ...q.map((x) => x.score!));
-  const parts = q.filter((x) => x.verdict?.verdict).map((x) => ({ score: x.score!, verdict: x.verdict!.verdict!, defectType: x.verdict!.defectType }));
-  const unreviewedScores = q.filter((x) => !x.verdict?.verdict).map((x) => x.score!);
+  const threshold = a.threshold ?? inForce?.value ?? Math.max(0, maxScore);
   const s = tuningStats(parts, threshold, {
     unreviewedScores,
     minDefects: p.settings().minDefectsForZeroMiss,
