@@ -1,9 +1,19 @@
 /**
- * Pure UI formatting (src-renderer/src/lib/format.ts) for the expected-miss line of the
- * tuning screen. The .svelte.ts state modules need the Svelte compiler and are not loaded here.
+ * Pure UI formatting (src-renderer/src/lib/format.ts): integers, and the expected-miss line of
+ * the tuning screen. The .svelte.ts state modules need the Svelte compiler and are not loaded here.
  */
 import { describe, expect, it } from 'vitest';
-import { fmtExpectedMiss, fmtRatePct } from '../../src-renderer/src/lib/format';
+import { fmtExpectedMiss, fmtInt, fmtRatePct } from '../../src-renderer/src/lib/format';
+
+describe('fmtInt', () => {
+  it('groups thousands exactly as toLocaleString(en-US), rounding; — when missing', () => {
+    for (const v of [0, 7, -7, 999, 1000, -1000, 12345, 999_999, 1_000_000, -123_456_789, 2 ** 40, 1234.5, -1234.5, 0.4, -0.6]) {
+      expect(fmtInt(v), String(v)).toBe(Math.round(v).toLocaleString('en-US'));
+    }
+    expect(fmtInt(null)).toBe('—');
+    expect(fmtInt(Number.POSITIVE_INFINITY)).toBe('—');
+  });
+});
 
 describe('fmtRatePct', () => {
   it('one decimal; two significant digits for tiny nonzero rates; — when missing', () => {

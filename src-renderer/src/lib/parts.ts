@@ -61,9 +61,28 @@ export function loadPart(imageId: number, modelVersion: number | null): Promise<
   return p;
 }
 
-/** Warms the cache for parts the reviewer is likely to open next (errors are ignored). */
+/** What prefetchParts was last asked for, not loaded yet. */
+let wanted: { ids: number[]; modelVersion: number | null } = { ids: [], modelVersion: null };
+let prefetching = false;
+
+/**
+ * Warms the cache for parts the reviewer is likely to open next, in the order given, one at a
+ * time (so they do not compete with each other or with the part being opened); a new call
+ * replaces the parts of an older one not loaded yet. Errors are ignored.
+ */
 export function prefetchParts(imageIds: number[], modelVersion: number | null): void {
-  for (const id of imageIds) loadPart(id, modelVersion).catch(() => {});
+  wanted = { ids: [...imageIds], modelVersion };
+  if (prefetching) return;
+  prefetching = true;
+  void (async () => {
+    try {
+      for (let id = wanted.ids.shift(); id !== undefined; id = wanted.ids.shift()) {
+        await loadPart(id, wanted.modelVersion).catch(() => {});
+      }
+    } finally {
+      prefetching = false;
+    }
+  })();
 }
 
 /** Forgets every loaded part (after a fit, a refit, a rescore or a rollback). */

@@ -64,8 +64,13 @@ export class AppState {
     }
     this.bootError = null;
     try {
-      this.info = await api.app.info();
-      const st = await api.projects.state();
+      // All at once: the app info, the project state and the queue's first pages (round trips
+      // less before the first part shows).
+      const state = api.projects.state();
+      const warm = queue.warmStart(state.catch(() => null));
+      const [info, st] = await Promise.all([api.app.info(), state]);
+      await warm; // the first part's image is asked for before the screen is drawn
+      this.info = info;
       if (st) this.opened(st);
       else this.view = 'start';
     } catch (e) {
@@ -103,13 +108,15 @@ export class AppState {
   /** A project was opened or created: reset the per-project state and show a useful screen. */
   opened(st: ProjectState): void {
     if (this.openedDir !== st.dir) imports.reset();
+    // The first project of the session: the part cache holds only what the queue's start-up
+    // (warmStart) loaded for this very state, the part about to open. Otherwise: forget parts.
+    if (this.openedDir !== null) clearParts();
     this.openedDir = st.dir;
     project.set(st);
     queue.reset();
     comparison.reset();
     proposal.reset();
     learnPreview.close();
-    clearParts();
     jobs.sync(st.job);
     this.view = defaultView(st);
     void queue.load().catch((e) => toasts.error(e));

@@ -4,7 +4,7 @@
  * filter (keyset pages: see QueuePage), with the host's counts per filter.
  * Verdicts and undo go through here; after a verdict the next UNREVIEWED part opens.
  */
-import type { PartDetail, QueueCursor, QueueEntry, QueueFilter, RegionSetData, VerdictValue } from '../../../src-main/shared/api';
+import type { PartDetail, ProjectState, QueueCursor, QueueEntry, QueueFilter, QueuePage, RegionSetData, VerdictValue } from '../../../src-main/shared/api';
 import { api, describeError } from '../lib/api';
 import { limiter } from '../lib/concurrency';
 import { loadPart, prefetchParts, type LoadedPart } from '../lib/parts';
@@ -44,6 +44,12 @@ export const PAGE_SIZE = 200;
 const NO_COUNTS: Record<QueueFilter, number> = { all: 0, unreviewed: 0, flagged: 0, passed: 0, good: 0, defect: 0 };
 
 const thumbLimit = limiter(4);
+/** Thumbnails kept in memory (about 5 KB each). */
+const THUMB_CACHE = 400;
+/** Thumbnails wait at most this long for the selected part's view (the part comes first). */
+const THUMB_WAIT_MS = 1500;
+/** Parts below the selection whose photo and map are loaded ahead (J shows them from memory). */
+const PREFETCH_AHEAD = 3;
 
 export class QueueState {
   /**
@@ -75,8 +81,16 @@ export class QueueState {
   private partSeq = 0;
   /** Bumped by every (re)load: pages of an older load are dropped. */
   private gen = 0;
+  /** Thumbnails as data: URLs, most recently used last (at most THUMB_CACHE: memory stays flat however far the list is scrolled). */
   // eslint-disable-next-line svelte/prefer-svelte-reactivity -- a request cache, not UI state
   private thumbs = new Map<number, Promise<string>>();
+  /** How many shown rows want each thumbnail (see releaseThumbnail). */
+  // eslint-disable-next-line svelte/prefer-svelte-reactivity -- request bookkeeping, not UI state
+  private thumbWanted = new Map<number, number>();
+  /** Settles when the selected part's view has loaded: thumbnails wait for it (the part comes first). */
+  private viewSettled: Promise<void> = Promise.resolve();
+  /** The first pages, asked for at start-up before the project state is known (see warmStart). */
+  private warm: { all: Promise<QueuePage>; unreviewed: Promise<QueuePage> } | null = null;
 
   /** The loaded parts that match the filter (a part reviewed out of it drops out at once). */
   readonly visible = $derived(this.entries.filter((e) => matchesFilter(e, this.filter)));
@@ -105,13 +119,22 @@ export class QueueState {
     const gen = ++this.gen;
     const want = opts.fresh ? PAGE_SIZE : Math.max(PAGE_SIZE, this.entries.length);
     const filter = this.filter;
+    const autoSelect = this.selectedId === null || this.autoSelected;
     this.loading = true;
+    // Pages asked for at start-up (warmStart) serve the first load of the 'all' filter.
+    const warm = this.warm && filter === 'all' && want === PAGE_SIZE ? this.warm : null;
+    this.warm = null;
+    // The part to open when the first page holds no unreviewed scored part: asked for at the
+    // same time as the page, not after it (one round trip less before the first part shows).
+    const unreviewed = autoSelect ? (warm ? warm.unreviewed.then((p) => p.items[0]) : this.firstUnreviewed()).catch(() => undefined) : null;
     try {
       let items: QueueEntry[] = [];
       let next: QueueCursor | null = null;
       let counts = this.counts;
       do {
-        const page = await api.review.queue({ filter, limit: Math.min(500, want - items.length), ...(next ? { after: next } : {}) });
+        const after: QueueCursor | null = next;
+        const ask = (): Promise<QueuePage> => api.review.queue({ filter, limit: Math.min(500, want - items.length), ...(after ? { after } : {}) });
+        const page: QueuePage = warm && items.length === 0 ? await warm.all.catch(ask) : await ask();
         if (gen !== this.gen) return;
         items = items.concat(page.items);
         next = page.next;
@@ -124,7 +147,7 @@ export class QueueState {
       if (this.selectedId === null || this.autoSelected) {
         // The highest-scoring unreviewed part, else the top of the list.
         let first = this.entries.find((e) => e.verdict === null && e.score !== null) ?? null;
-        if (!first && this.counts.unreviewed > 0) first = (await this.firstUnreviewed()) ?? null;
+        if (!first && this.counts.unreviewed > 0) first = (await (unreviewed ?? this.firstUnreviewed())) ?? null;
         if (gen !== this.gen) return;
         first ??= this.visible[0] ?? this.entries[0] ?? null;
         this.select(first?.imageId ?? null);
@@ -136,6 +159,28 @@ export class QueueState {
     } finally {
       if (gen === this.gen) this.loading = false;
     }
+  }
+
+  /**
+   * Start-up: asks for the first page of the queue and the first unreviewed part at once,
+   * alongside the project state (`state`), instead of after it; when all three are in, the
+   * part the queue will open is loaded into the part cache. The next load() of the 'all'
+   * filter takes these pages. With no project open the calls fail and are ignored.
+   */
+  warmStart(state: Promise<ProjectState | null>): Promise<void> {
+    const all = api.review.queue({ filter: 'all', limit: PAGE_SIZE });
+    const unreviewed = api.review.queue({ filter: 'unreviewed', limit: 2 });
+    this.warm = { all, unreviewed };
+    // Settles once the first part has been asked for (or there is none): the caller renders
+    // the screen after that, so the part's image is on its way while the screen is drawn.
+    return Promise.all([all, unreviewed, state])
+      .then(([a, u, st]) => {
+        if (!st) return;
+        // The same choice as load(): the highest-scoring unreviewed part, else the top of the list.
+        const first = a.items.find((e) => e.verdict === null && e.score !== null) ?? (a.counts.unreviewed > 0 ? u.items[0] : undefined) ?? a.items[0];
+        if (first) prefetchParts([first.imageId], st.activeModel?.version ?? null);
+      })
+      .catch(() => {});
   }
 
   /** The next page of the current filter, appended (no-op when all are loaded or one is in flight). */
@@ -178,6 +223,7 @@ export class QueueState {
     this.partError = null;
     this.filter = 'all';
     this.thumbs.clear();
+    this.thumbWanted.clear();
   }
 
   select(imageId: number | null): void {
@@ -189,19 +235,26 @@ export class QueueState {
       return;
     }
     void this.loadDetail(imageId);
-    void this.loadView(imageId);
-    // Warm the viewer for the neighbours in the visible order.
+    const view = this.loadView(imageId);
+    // Warm the viewer for the parts J and K open next, in the visible order: the next
+    // PREFETCH_AHEAD below, then the one above; one at a time, after the selected part.
     const i = this.visible.findIndex((e) => e.imageId === imageId);
     if (i >= 0) {
-      const next = [this.visible[i + 1], this.visible[i - 1], this.visible[i + 2]].filter((e): e is QueueEntry => !!e).map((e) => e.imageId);
-      prefetchParts(next, project.modelVersion);
+      const next = [...this.visible.slice(i + 1, i + 1 + PREFETCH_AHEAD), this.visible[i - 1]].filter((e): e is QueueEntry => !!e).map((e) => e.imageId);
+      void view.then(() => prefetchParts(next, project.modelVersion));
       // Near the end of what is loaded: fetch the next page before J gets there.
       if (i >= this.visible.length - 20) void this.loadMore();
     }
   }
 
   /** Loads the photo and heatmap of a part for the viewer (latest request wins). */
-  async loadView(imageId: number): Promise<void> {
+  loadView(imageId: number): Promise<void> {
+    const done = this.showPart(imageId);
+    this.viewSettled = done;
+    return done;
+  }
+
+  private async showPart(imageId: number): Promise<void> {
     const seq = ++this.partSeq;
     this.partLoading = true;
     this.partError = null;
@@ -348,15 +401,46 @@ export class QueueState {
     }
   }
 
-  /** The part's thumbnail as a data: URL (lazy, cached, at most 4 requests at once). */
+  /**
+   * The part's thumbnail as a data: URL (lazy, cached, at most 4 requests at once, after the
+   * selected part's view has loaded). A caller that no longer shows it calls
+   * `releaseThumbnail`: a request whose turn comes when nobody shows the part any more (a row
+   * scrolled away) is not sent, and is asked for again if the row comes back.
+   */
   thumbnail(imageId: number): Promise<string> {
-    let p = this.thumbs.get(imageId);
-    if (!p) {
-      p = thumbLimit(() => api.images.thumbnail({ imageId })).then((t) => `data:${t.mime};base64,${t.dataBase64}`);
-      p.catch(() => this.thumbs.delete(imageId));
-      this.thumbs.set(imageId, p);
+    this.thumbWanted.set(imageId, (this.thumbWanted.get(imageId) ?? 0) + 1);
+    const p = this.thumbs.get(imageId);
+    if (p) {
+      this.thumbs.delete(imageId);
+      this.thumbs.set(imageId, p); // most recently used last
+      return p;
     }
-    return p;
+    const settled = Promise.race([this.viewSettled, new Promise<void>((r) => setTimeout(r, THUMB_WAIT_MS))]);
+    const req: Promise<string> = settled
+      .then(() =>
+        thumbLimit(() => {
+          if (!this.thumbWanted.has(imageId)) return Promise.reject(new Error('the part is no longer shown'));
+          return api.images.thumbnail({ imageId });
+        }),
+      )
+      .then((t) => `data:${t.mime};base64,${t.dataBase64}`);
+    req.catch(() => {
+      if (this.thumbs.get(imageId) === req) this.thumbs.delete(imageId);
+    });
+    this.thumbs.set(imageId, req);
+    while (this.thumbs.size > THUMB_CACHE) {
+      const oldest = this.thumbs.keys().next().value;
+      if (oldest === undefined) break;
+      this.thumbs.delete(oldest);
+    }
+    return req;
+  }
+
+  /** The caller of `thumbnail(imageId)` no longer shows it. */
+  releaseThumbnail(imageId: number): void {
+    const n = (this.thumbWanted.get(imageId) ?? 0) - 1;
+    if (n > 0) this.thumbWanted.set(imageId, n);
+    else this.thumbWanted.delete(imageId);
   }
 }
 
