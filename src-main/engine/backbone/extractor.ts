@@ -62,22 +62,41 @@ export function buildExtractorGraph(model: onnxProto.onnx.ModelProto, file: stri
 
   // Pre-processing: uint8 NHWC → normalised float NCHW, into the backbone's input tensor.
   g.input('image', DType.UINT8, ['N', cfg.height, cfg.width, 3]);
-  const f = g.op1('Cast', ['image'], { to: DType.FLOAT });
+  addNormalise(g, 'image', cfg, input.name);
+  const { emb, grid, dim } = addEmbedding(g, taps.map((t) => t.name), taps, cfg, 'grid');
+  const nhwc = g.op1('Transpose', [emb], { perm: [0, 2, 3, 1] });
+  g.op1('Reshape', [nhwc, g.i64([-1, dim])], {}, 'patches');
+  g.output('patches', DType.FLOAT, ['P', dim]);
+  g.output(grid, DType.INT64, [2]);
+  return encodeModel(g.graph(), opset, Math.max(7, toNum(model.irVersion)));
+}
+
+/** uint8 NHWC image → (x/255 − μ)/σ as float NCHW, written to `out` (the backbone's input). */
+export function addNormalise(g: GraphBuilder, image: string, cfg: EmbeddingConfig, out: string): string {
+  const f = g.op1('Cast', [image], { to: DType.FLOAT });
   const scale = g.f32(cfg.std.map((s) => 1 / (255 * s)), [3]);
   const shift = g.f32(cfg.mean.map((m, i) => m / cfg.std[i]!), [3]);
   const norm = g.op1('Sub', [g.op1('Mul', [f, scale]), shift]);
-  g.op1('Transpose', [norm], { perm: [0, 3, 1, 2] }, input.name);
+  return g.op1('Transpose', [norm], { perm: [0, 3, 1, 2] }, out);
+}
 
+/**
+ * Tap tensors (float, or quantized with `dequant`) → the patch embedding, NCHW:
+ *   emb [N, D, h, w] (local aggregation, deeper taps resized to the first tap's grid, concat,
+ *   optional channel projection), grid int64 [2] = (h, w). `tensors[i]` is tap i's tensor name
+ *   in `g` (the export graph prefixes the backbone's names).
+ */
+export function addEmbedding(g: GraphBuilder, tensors: string[], taps: TapInfo[], cfg: EmbeddingConfig, gridName?: string): { emb: string; grid: string; dim: number } {
   // Local aggregation of every tap, deeper taps resized to the first tap's grid.
   const p = cfg.aggregation;
   const pad = (p - 1) / 2;
-  const pooled = taps.map((t) => {
-    const x = t.dequant ? g.op1('DequantizeLinear', [t.name, t.dequant.scale, t.dequant.zeroPoint]) : t.name;
+  const pooled = taps.map((t, i) => {
+    const x = t.dequant ? g.op1('DequantizeLinear', [tensors[i]!, t.dequant.scale, t.dequant.zeroPoint]) : tensors[i]!;
     return p === 1 ? x : g.op1('AveragePool', [x], { kernel_shape: [p, p], strides: [1, 1], pads: [pad, pad, pad, pad], count_include_pad: 1 });
   });
   const ref = pooled[0]!;
   const refShape = g.op1('Shape', [ref]);
-  const grid = g.op1('Slice', [refShape, g.i64([2]), g.i64([4])], {}, 'grid');
+  const grid = g.op1('Slice', [refShape, g.i64([2]), g.i64([4])], {}, gridName);
   const resized = pooled.map((t, i) => {
     if (i === 0 || taps[i]!.stride === taps[0]!.stride) return t;
     const nc = g.op1('Slice', [g.op1('Shape', [t]), g.i64([0]), g.i64([2])]);
@@ -93,9 +112,5 @@ export function buildExtractorGraph(model: onnxProto.onnx.ModelProto, file: stri
     const w = g.f32(adaptivePoolMatrix(total, dim), [dim, total, 1, 1]);
     emb = g.op1('Conv', [emb, w], { kernel_shape: [1, 1] });
   }
-  const nhwc = g.op1('Transpose', [emb], { perm: [0, 2, 3, 1] });
-  g.op1('Reshape', [nhwc, g.i64([-1, dim])], {}, 'patches');
-  g.output('patches', DType.FLOAT, ['P', dim]);
-  g.output('grid', DType.INT64, [2]);
-  return encodeModel(g.graph(), opset, Math.max(7, toNum(model.irVersion)));
+  return { emb, grid, dim };
 }

@@ -477,6 +477,21 @@ function sharpText(e: unknown): string {
   return text.replace(/\s+/g, ' ').trim();
 }
 
+/**
+ * The sharp call `toRgb` makes (with the decode options of loadImageFromBuffer), as source text:
+ * what a consumer of an exported model runs to reproduce the engine's input pixels exactly
+ * (engine/export writes it into the export's sidecar). BMP files go through Kensa's own decoder
+ * first (./bmp) and enter sharp as raw pixels, without autoOrient.
+ */
+export function sharpRecipe(width: number, height: number, resize: ResizeMode): string {
+  return (
+    `sharp(fileBytes, { failOn: '${FAIL_ON}', pages: 1, page: 0 }).autoOrient()` +
+    `.flatten({ background: { r: ${BLACK.r}, g: ${BLACK.g}, b: ${BLACK.b} } })` +
+    `.resize(${width}, ${height}, { fit: '${FIT[resize]}', kernel: '${KERNEL}', background: { r: ${BLACK.r}, g: ${BLACK.g}, b: ${BLACK.b} }, fastShrinkOnLoad: false })` +
+    `.toColourspace('srgb').removeAlpha().raw().toBuffer()`
+  );
+}
+
 /** Flatten, resize, convert to 8-bit sRGB, and hand back the raw RGB bytes. */
 async function toRgb(img: Sharp, o: Resolved, file: string, format: ImageFormat): Promise<Uint8Array> {
   let out;

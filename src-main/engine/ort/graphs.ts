@@ -19,9 +19,30 @@ import { DType, GraphBuilder, type Dim } from './onnx-builder';
  * stays in cache; chunk minima are then combined.
  */
 export function buildNearestNeighbourGraph(bank: Float32Array, bankSize: number, dim: number, chunk = 4096): Uint8Array {
-  if (bank.length !== bankSize * dim) throw new Error(`bank has ${bank.length} values, expected ${bankSize}×${dim}`);
   const g = new GraphBuilder('kensa_nn');
   const q = g.input('patches', DType.FLOAT, ['M', dim]);
+  const { dist, index } = addNearestNeighbour(g, q, bank, bankSize, dim, chunk, '', { dist: 'dist', index: 'index' });
+  g.output(dist, DType.FLOAT, ['M']);
+  g.output(index, DType.INT64, ['M']);
+  return g.toModel();
+}
+
+/**
+ * The nodes of buildNearestNeighbourGraph added to any graph (the export graph uses them too):
+ *   q [M, D] → dist [M] float, index [M] int64.
+ * `prefix` names the bank initializers (`${prefix}bankT_${c}`) so several banks can share a graph.
+ */
+export function addNearestNeighbour(
+  g: GraphBuilder,
+  q: string,
+  bank: Float32Array,
+  bankSize: number,
+  dim: number,
+  chunk = 4096,
+  prefix = '',
+  names: { dist?: string; index?: string } = {},
+): { dist: string; index: string } {
+  if (bank.length !== bankSize * dim) throw new Error(`bank has ${bank.length} values, expected ${bankSize}×${dim}`);
   const q2 = g.op1('ReduceSumSquare', [q], { axes: [1], keepdims: 1 }); // [M,1]
   // q gets a last column of ones and each bank chunk a last row of −½‖m‖², so ONE MatMul gives
   //   q·m − ½‖m‖²  (maximised by the nearest m:  dist² = ‖q‖² − 2 (q·m − ½‖m‖²))
@@ -47,7 +68,7 @@ export function buildNearestNeighbourGraph(bank: Float32Array, bankSize: number,
       }
       bt[dim * n + j] = -0.5 * s;
     }
-    const btName = g.init(`bankT_${c}`, bt, [dim + 1, n]);
+    const btName = g.init(`${prefix}bankT_${c}`, bt, [dim + 1, n]);
     const sc = g.op1('MatMul', [q1, btName]); // [M, n]
     const [mx, am0] = g.op('TopK', [sc, one], 2, { axis: 1, largest: 1, sorted: 1 }) as [string, string]; // [M,1] each
     let am = am0;
@@ -70,11 +91,10 @@ export function buildNearestNeighbourGraph(bank: Float32Array, bankSize: number,
   const d2 = g.op1('Sub', [q2, g.op1('Mul', [best, g.f32([2], [])])]);
   const d2c = g.op1('Relu', [d2]);
   const dist = g.op1('Sqrt', [d2c]);
-  g.op1('Squeeze', [dist, g.i64([1])], {}, 'dist');
-  g.op1('Squeeze', [bestIdx, g.i64([1])], {}, 'index');
-  g.output('dist', DType.FLOAT, ['M']);
-  g.output('index', DType.INT64, ['M']);
-  return g.toModel();
+  return {
+    dist: g.op1('Squeeze', [dist, g.i64([1])], {}, names.dist),
+    index: g.op1('Squeeze', [bestIdx, g.i64([1])], {}, names.index),
+  };
 }
 
 /**
@@ -161,20 +181,25 @@ export function buildTopKGraph(dim: number, k: number): Uint8Array {
  *   scores [N, 1, h, w] → map [N, 1, H, W]
  */
 export function buildAnomalyMapGraph(height: number, width: number, kernel: Float32Array): Uint8Array {
-  const r = (kernel.length - 1) / 2;
   const g = new GraphBuilder('kensa_map');
   g.input('scores', DType.FLOAT, ['N', 1, 'h', 'w']);
-  const nc = g.op1('Slice', [g.op1('Shape', ['scores']), g.i64([0]), g.i64([2])]);
+  addAnomalyMap(g, 'scores', height, width, kernel, 'map');
+  g.output('map', DType.FLOAT, ['N', 1, height, width]);
+  return g.toModel();
+}
+
+/** The nodes of buildAnomalyMapGraph added to any graph: scores [N, 1, h, w] → map [N, 1, H, W]. */
+export function addAnomalyMap(g: GraphBuilder, scores: string, height: number, width: number, kernel: Float32Array, out?: string): string {
+  const r = (kernel.length - 1) / 2;
+  const nc = g.op1('Slice', [g.op1('Shape', [scores]), g.i64([0]), g.i64([2])]);
   const sizes = g.op1('Concat', [nc, g.i64([height, width])], { axis: 0 });
   const empty = g.f32([], [0]);
-  const up = g.op1('Resize', ['scores', empty, empty, sizes], { mode: 'linear', coordinate_transformation_mode: 'half_pixel' });
+  const up = g.op1('Resize', [scores, empty, empty, sizes], { mode: 'linear', coordinate_transformation_mode: 'half_pixel' });
   const padded = g.op1('Pad', [up, g.i64([0, 0, r, r, 0, 0, r, r])], { mode: 'reflect' });
   const kx = g.f32(kernel, [1, 1, 1, kernel.length]);
   const ky = g.f32(kernel, [1, 1, kernel.length, 1]);
   const bx = g.op1('Conv', [padded, kx], { kernel_shape: [1, kernel.length] });
-  g.op1('Conv', [bx, ky], { kernel_shape: [kernel.length, 1] }, 'map');
-  g.output('map', DType.FLOAT, ['N', 1, height, width]);
-  return g.toModel();
+  return g.op1('Conv', [bx, ky], { kernel_shape: [kernel.length, 1] }, out);
 }
 
 /**

@@ -91,15 +91,15 @@ export function paramCount(spec: MlpSpec): number {
   return n;
 }
 
-/** Parameter tensor names: W0, b0, W1, b1, ... */
-function paramNames(L: number): { W: string[]; b: string[] } {
-  return { W: Array.from({ length: L }, (_, l) => `W${l}`), b: Array.from({ length: L }, (_, l) => `b${l}`) };
+/** Parameter tensor names: W0, b0, W1, b1, ... (after `prefix`). */
+function paramNames(L: number, prefix = ''): { W: string[]; b: string[] } {
+  return { W: Array.from({ length: L }, (_, l) => `${prefix}W${l}`), b: Array.from({ length: L }, (_, l) => `${prefix}b${l}`) };
 }
 
 /** Declares the params as graph inputs, or bakes them as initializers when given. */
-function addParams(g: GraphBuilder, spec: MlpSpec, params: MlpParams | undefined): { W: string[]; b: string[] } {
+function addParams(g: GraphBuilder, spec: MlpSpec, params: MlpParams | undefined, prefix = ''): { W: string[]; b: string[] } {
   const L = spec.sizes.length - 1;
-  const names = paramNames(L);
+  const names = paramNames(L, prefix);
   for (let l = 0; l < L; l++) {
     const din = spec.sizes[l]!;
     const dout = spec.sizes[l + 1]!;
@@ -254,16 +254,45 @@ export function buildMlpInputGradGraph(spec: MlpSpec, params: MlpParams): Uint8A
   const g = new GraphBuilder('kensa_mlp_input_grad');
   g.input('x', DType.FLOAT, ['N', D]);
   const { W, b } = addParams(g, spec, params);
-  const fwd = addForward(g, spec, 'x', W, b, 'y');
-  g.op1('Sub', ['x', 'y'], {}, 'r');
-  g.op1('ReduceSumSquare', ['r'], { axes: [1], keepdims: 0 }, 'recon');
-  const jtr = addBackward(g, spec, fwd, W, 'r', null, true)!; // J_fᵀ r
-  g.op1('Mul', [g.op1('Sub', ['r', jtr]), g.f32([2], [])], {}, 'gx');
+  addMlpInputGradNodes(g, spec, W, b, 'x', { y: 'y', r: 'r', recon: 'recon', gx: 'gx' });
   g.output('y', DType.FLOAT, ['N', D]);
   g.output('r', DType.FLOAT, ['N', D]);
   g.output('recon', DType.FLOAT, ['N']);
   g.output('gx', DType.FLOAT, ['N', D]);
   return g.toModel();
+}
+
+function addMlpInputGradNodes(g: GraphBuilder, spec: MlpSpec, W: string[], b: string[], x: string, names: { y?: string; r?: string; recon?: string; gx?: string } = {}): { y: string; r: string; recon: string; gx: string } {
+  const yName = names.y ?? g.tmp('y');
+  const fwd = addForward(g, spec, x, W, b, yName);
+  const r = g.op1('Sub', [x, yName], {}, names.r);
+  const recon = g.op1('ReduceSumSquare', [r], { axes: [1], keepdims: 0 }, names.recon);
+  const jtr = addBackward(g, spec, fwd, W, r, null, true)!; // J_fᵀ r
+  const gx = g.op1('Mul', [g.op1('Sub', [r, jtr]), g.f32([2], [])], {}, names.gx);
+  return { y: yName, r, recon, gx };
+}
+
+/** Bakes an MLP's parameters into a graph as initializers named `${prefix}W0`, `${prefix}b0`, …; returns their names. */
+export function addMlpParams(g: GraphBuilder, spec: MlpSpec, params: MlpParams, prefix: string): { W: string[]; b: string[] } {
+  checkSpec(spec);
+  checkParams(spec, params);
+  return addParams(g, spec, params, prefix);
+}
+
+/** The forward pass added to any graph (the export graph uses it): x [N, d₀] → y [N, d_L]. */
+export function addMlpForward(g: GraphBuilder, spec: MlpSpec, W: string[], b: string[], x: string): string {
+  const y = g.tmp('y');
+  addForward(g, spec, x, W, b, y);
+  return y;
+}
+
+/**
+ * The nodes of buildMlpInputGradGraph added to any graph (the export graph unrolls the
+ * projection with them): x [N, D] → r = x − f(x) [N, D], gx = ∂‖x − f(x)‖²/∂x [N, D].
+ */
+export function addMlpInputGrad(g: GraphBuilder, spec: MlpSpec, W: string[], b: string[], x: string): { r: string; gx: string } {
+  const { r, gx } = addMlpInputGradNodes(g, spec, W, b, x);
+  return { r, gx };
 }
 
 export interface AdamOptions {

@@ -28,7 +28,7 @@ export interface FusionConfig extends Record<string, unknown> {
 /** PatchCore + PaDiM: measured best on image AUROC among the fixed member sets tried (see README, Detectors). */
 export const DEFAULT_FUSION: FusionConfig = { members: ['patchcore', 'padim'], memberConfigs: {} };
 
-interface MemberState {
+export interface MemberState {
   id: DetectorId;
   config: Record<string, unknown>;
   state: Record<string, unknown>;
@@ -57,7 +57,7 @@ function normOf(stats: GoodStats): MemberState['norm'] {
 }
 
 /** A member's model (its header part and un-prefixed sections) inside a fusion model. */
-function memberModel(fusion: { header: Pick<ModelHeader, 'config' | 'features' | 'backbone' | 'taps'>; arrays: ModelArrays; file: string }, m: MemberState): LoadedModel {
+export function memberModel(fusion: { header: Pick<ModelHeader, 'config' | 'features' | 'backbone' | 'taps'>; arrays: ModelArrays; file: string }, m: MemberState): LoadedModel {
   const prefix = `${m.id}/`;
   const arrays: ModelArrays = {};
   for (const [k, v] of Object.entries(fusion.arrays)) if (k.startsWith(prefix)) arrays[k.slice(prefix.length)] = v;

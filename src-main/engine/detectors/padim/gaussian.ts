@@ -432,18 +432,27 @@ export function buildMahalanobisGraph(mean: Float32Array, covInv: Float32Array, 
   if (channels) checkChannels(channels, dim, fullDim);
   else if (fullDim !== dim) throw new KensaError('INVALID_ARGUMENT', `fullDim ${fullDim} ≠ dim ${dim} without a channel subset`);
   const g = new GraphBuilder('kensa_padim_mahalanobis');
-  let x = g.input('patches', DType.FLOAT, ['M', fullDim]);
+  const x = g.input('patches', DType.FLOAT, ['M', fullDim]);
+  addMahalanobis(g, x, mean, covInv, positions, dim, channels, '', 'dist');
+  g.output('dist', DType.FLOAT, ['M']);
+  return g.toModel();
+}
+
+/**
+ * The nodes of buildMahalanobisGraph added to any graph (the export graph uses them too):
+ *   x [N·P, fullDim] → dist [N·P]. `prefix` names the μ and Σ̂⁻¹ initializers.
+ */
+export function addMahalanobis(g: GraphBuilder, input: string, mean: Float32Array, covInv: Float32Array, positions: number, dim: number, channels: Int32Array | null, prefix = '', out?: string): string {
+  let x = input;
   if (channels) x = g.op1('Gather', [x, g.i64(Array.from(channels))], { axis: 1 }); // [M, d]
   const x3 = g.op1('Reshape', [x, g.i64([-1, positions, dim])]); // [N, P, d]
-  const mu = g.f32(mean, [positions, dim], 'mean');
-  const inv = g.f32(covInv, [positions, dim, dim], 'cov_inv');
+  const mu = g.f32(mean, [positions, dim], `${prefix}mean`);
+  const inv = g.f32(covInv, [positions, dim, dim], `${prefix}cov_inv`);
   const delta = g.op1('Transpose', [g.op1('Sub', [x3, mu])], { perm: [1, 0, 2] }); // [P, N, d]
   const proj = g.op1('MatMul', [delta, inv]); // [P, N, d] = (x − μ)ᵀ Σ̂⁻¹
   const quad = g.op1('ReduceSum', [g.op1('Mul', [proj, delta]), g.i64([2])], { keepdims: 0 }); // [P, N]
   const flat = g.op1('Reshape', [g.op1('Transpose', [quad], { perm: [1, 0] }), g.i64([-1])]); // [N·P]
-  g.op1('Sqrt', [g.op1('Relu', [flat])], {}, 'dist');
-  g.output('dist', DType.FLOAT, ['M']);
-  return g.toModel();
+  return g.op1('Sqrt', [g.op1('Relu', [flat])], {}, out);
 }
 
 /** A session of `buildMahalanobisGraph`: scores batches of images' patches. */

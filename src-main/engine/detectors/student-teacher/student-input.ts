@@ -21,7 +21,17 @@ export const WINDOW_DIM = WINDOW * WINDOW * 3;
 export function buildStudentInputGraph(height: number, width: number, mean: [number, number, number], std: [number, number, number]): Uint8Array {
   const g = new GraphBuilder('kensa_student_input');
   g.input('image', DType.UINT8, ['N', height, width, 3]);
-  const f = g.op1('Cast', ['image'], { to: DType.FLOAT });
+  addStudentInput(g, 'image', mean, std, '', 'windows');
+  g.output('windows', DType.FLOAT, ['P', WINDOW_DIM]);
+  return g.toModel();
+}
+
+/**
+ * The nodes of buildStudentInputGraph added to any graph (the export graph uses them too):
+ *   image uint8 [N, H, W, 3] → windows [N·h·w, 768]. `prefix` names the one-hot kernel.
+ */
+export function addStudentInput(g: GraphBuilder, image: string, mean: [number, number, number], std: [number, number, number], prefix = '', out?: string): string {
+  const f = g.op1('Cast', [image], { to: DType.FLOAT });
   const nchw = g.op1('Transpose', [f], { perm: [0, 3, 1, 2] });
   const scaled = g.op1('Div', [nchw, g.f32([255], [])]);
   const centred = g.op1('Sub', [scaled, g.f32(mean, [1, 3, 1, 1])]);
@@ -37,12 +47,10 @@ export function buildStudentInputGraph(height: number, width: number, mean: [num
       }
     }
   }
-  const kernel = g.init('onehot', k, [WINDOW_DIM, 3, WINDOW, WINDOW]);
+  const kernel = g.init(`${prefix}onehot`, k, [WINDOW_DIM, 3, WINDOW, WINDOW]);
   const cols = g.op1('Conv', [pooled, kernel], { kernel_shape: [WINDOW, WINDOW], strides: [4, 4], pads: [6, 6, 6, 6] });
   const nhwc = g.op1('Transpose', [cols], { perm: [0, 2, 3, 1] });
-  g.op1('Reshape', [nhwc, g.i64([-1, WINDOW_DIM])], {}, 'windows');
-  g.output('windows', DType.FLOAT, ['P', WINDOW_DIM]);
-  return g.toModel();
+  return g.op1('Reshape', [nhwc, g.i64([-1, WINDOW_DIM])], {}, out);
 }
 
 export class StudentInput {
