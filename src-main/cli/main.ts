@@ -6,18 +6,22 @@
  *   kensa eval <dataset-dir> [--detector ID] [--backbone FILE|ID] [--out result.json]
  *   kensa compare <dataset-dir> [--detectors A,B] [--out table.json]
  *   kensa info model.kensa
+ *   kensa export model.kensa --out DIR [--parts FOLDER] [--threshold T] [--name N]
  *   kensa report <project-dir> --out FILE.pdf|.html|.csv|.json [--from DATE] [--to DATE]
  *   kensa backbone list | download <id>
+ *   kensa serve model.kensa|export-dir [--port N] [--host H] [--token T]   (./serve.ts)
  *
  * Results go to stdout, progress to stderr. An error is one line on stderr and a non-zero
  * exit code (1 = failure, 2 = usage). Long work runs in the engine worker thread.
  */
-import { stat, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
+import { stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { downloadBackbone, loadManifest, modelsDirs } from '../engine/backbone/backbone';
 import { isKensaError, KensaError } from '../engine/errors';
+import { exportModel } from '../engine/export';
+import type { ParityPart } from '../engine/export/parity';
 import { listImages } from '../engine/imaging/load';
 import { loadModel } from '../engine/model-file';
 import type { EpRequest } from '../engine/ort/session';
@@ -26,10 +30,13 @@ import { DETECTOR_IDS } from '../engine/model-types';
 import type { EvalReport } from '../engine/eval';
 import { EngineClient } from '../jobs/engine-client';
 import { ProjectService } from '../services/project-service';
+import { projectExportContext } from '../services/export';
 import { exportReport, reportFormatOf } from '../services/report';
 import { verifyReportFile } from '../services/report-signing';
 import type { ScoreItem } from '../jobs/protocol';
 import { KENSA_VERSION } from '../shared/version';
+// ---- kensa serve (Open Inference Protocol server): its options, help and command live in ./serve.ts
+import { cmdServe, SERVE_HELP, SERVE_OPTIONS } from './serve';
 
 const HELP = `kensa ${KENSA_VERSION} — visual anomaly detection (PatchCore, PaDiM, student–teacher, autoencoder, fusion)
 
@@ -40,6 +47,11 @@ Usage:
   kensa compare <dataset-dir> [--detectors A,B] [--out table.json]
                                                            fit every detector on the same parts, one table (AUROC, PRO, PG0, speed)
   kensa info model.kensa
+  kensa export model.kensa --out DIR [--parts FOLDER] [--threshold T] [--review-upper U] [--name N] [--tolerance R]
+                                                           one self-contained ONNX graph (uint8 images -> score, map) + sidecar,
+                                                           Triton repository and KServe manifest; refused unless the graph,
+                                                           run in onnxruntime-web, reproduces the engine on the parts (a model
+                                                           in a project: its reviewed parts and threshold in force)
   kensa audit verify <project-dir>                         walk the project's audit chain; name the first edited or removed event
   kensa report <project-dir> --out FILE.pdf|.html|.csv|.json [--from DATE] [--to DATE]
                                                            audit report of the verdicts in a period (dates YYYY-MM-DD, UTC,
@@ -48,6 +60,7 @@ Usage:
                                                            signatures and the project's audit chain
   kensa backbone list
   kensa backbone download <id>
+${SERVE_HELP.trimEnd()}
 
 Fit/eval options:
   --detector ID        ${DETECTOR_IDS.join(' | ')} (default patchcore)
@@ -82,13 +95,20 @@ const OPTIONS = {
   ep: { type: 'string' },
   heatmaps: { type: 'string' },
   json: { type: 'boolean' },
-  project: { type: 'string' },
   'model-out': { type: 'string' },
   from: { type: 'string' },
   to: { type: 'string' },
+  parts: { type: 'string' },
+  threshold: { type: 'string' },
+  'review-upper': { type: 'string' },
+  // --name is shared with kensa serve (SERVE_OPTIONS)
+  tolerance: { type: 'string' },
+  project: { type: 'string' },
   quiet: { type: 'boolean', short: 'q' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
+  // kensa serve
+  ...SERVE_OPTIONS,
 } satisfies ParseArgsConfig['options'];
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
@@ -420,6 +440,80 @@ async function cmdInfo(args: string[], v: Values): Promise<number> {
   return 0;
 }
 
+/**
+ * Exports a model as one ONNX graph with its sidecar and serving files (engine/export). Runs in
+ * this process (both runtimes, the engine's and onnxruntime-web, are needed side by side).
+ */
+async function cmdExport(args: string[], v: Values): Promise<number> {
+  if (args.length !== 1) throw new UsageError('export needs one model file: kensa export model.kensa --out DIR');
+  if (!v.out) throw new UsageError('export needs --out DIR (the folder the export is written to)');
+  const threshold = num(v.threshold, 'threshold', () => true, 'a number');
+  const reviewUpper = num(v['review-upper'], 'review-upper', () => true, 'a number');
+  const tolerance = num(v.tolerance, 'tolerance', (n) => n > 0 && n < 1, 'a number in (0, 1)');
+  const model = await loadModel(args[0]!);
+  const project = projectExportContext(model.file);
+  let parts: ParityPart[];
+  if (v.parts !== undefined) {
+    const p = path.resolve(v.parts);
+    const files = (await stat(p).catch(() => null))?.isDirectory() ? await listImages(p, { recursive: true }) : [p];
+    parts = files.map((file) => ({ file }));
+    if (parts.length === 0) throw new UsageError(`--parts ${v.parts} holds no images`);
+  } else if (project && project.parts.length > 0) {
+    parts = project.parts;
+  } else {
+    throw new UsageError(
+      project
+        ? `the project ${project.dir} has no reviewed parts yet: give --parts FOLDER for the parity check`
+        : 'export needs parts for its parity check: --parts FOLDER (images the export must score as the engine does)',
+    );
+  }
+  const t = threshold ?? project?.threshold ?? null;
+  const upper = reviewUpper ?? (threshold === undefined ? (project?.reviewUpper ?? null) : null);
+  const source = threshold !== undefined ? 'option' : project?.threshold != null ? 'project' : 'none';
+  const progress = new ProgressLine(v.quiet === true);
+  const abort = new AbortController();
+  const off = cancelOnSigint(() => abort.abort());
+  try {
+    const r = await exportModel(model, {
+      outDir: v.out,
+      parts,
+      threshold: t,
+      reviewUpper: upper,
+      thresholdSource: source,
+      projectVersion: project?.version ?? null,
+      signal: abort.signal,
+      onProgress: (p) => progress.update(p),
+      ...(v.name === undefined ? {} : { name: v.name }),
+      ...(tolerance === undefined ? {} : { tolerance }),
+      ...(v.backbone === undefined ? {} : { backbone: v.backbone }),
+      ...(epFrom(v) === undefined ? {} : { ep: epFrom(v)! }),
+    });
+    progress.done();
+    const p = r.parity;
+    const e = (x: number): string => x.toExponential(2);
+    if (v.json) {
+      process.stdout.write(`${JSON.stringify({ files: r.files, sidecar: r.info, parity: { ...p, items: undefined } }, null, 2)}\n`);
+      return 0;
+    }
+    const rel = (f: string): string => path.relative(process.cwd(), f) || f;
+    process.stdout.write(
+      `parity: ${p.scored} of ${p.parts} parts scored by both ${p.engine} and ${p.runtime}${p.failed > 0 ? ` (${p.failed} unreadable)` : ''}\n` +
+        `  max |Δscore| ${e(p.maxAbsDeltaScore)} (${e(p.maxRelDeltaScore)} of the score scale ${p.tolerance.scale.toPrecision(4)}; tolerance ${e(p.tolerance.absolute)})` +
+        `${p.worst ? `, worst ${rel(p.worst.file)}` : ''}\n` +
+        `  max |Δmap|   ${e(p.maxAbsDeltaMap)} (${e(p.maxRelDeltaMap)} of the score scale)\n` +
+        (p.threshold === null
+          ? '  no threshold in force: verdicts not compared (give --threshold T)\n'
+          : `  threshold ${p.threshold} (${source}): ${p.verdictChanges} verdict change${p.verdictChanges === 1 ? '' : 's'}, ` +
+            (p.reviewedDefects === 0 ? 'no reviewed defects among the parts\n' : `${p.defectsPassing} of ${p.reviewedDefects} reviewed defects passing\n`)) +
+        `export ${r.name} (${r.info.model.detector}, opset ${r.info.onnx.opset}, ${(r.info.onnx.weightBytes / 1e6).toFixed(1)} MB of weights) written to ${rel(r.dir)}:\n` +
+        r.files.map((f) => `  ${path.relative(r.dir, f)}\n`).join(''),
+    );
+    return 0;
+  } finally {
+    off();
+  }
+}
+
 async function cmdAudit(args: string[], v: Values): Promise<number> {
   const [sub, dir] = args;
   if (sub !== 'verify' || !dir || args.length !== 2) throw new UsageError('usage: kensa audit verify <project-dir>');
@@ -538,14 +632,19 @@ export async function main(argv: string[]): Promise<number> {
         return await cmdCompare(args, v, engine);
       case 'info':
         return await cmdInfo(args, v);
+      case 'export':
+        return await cmdExport(args, v);
       case 'backbone':
         return await cmdBackbone(args);
       case 'audit':
         return await cmdAudit(args, v);
       case 'report':
         return await cmdReport(args, v);
+      // kensa serve: runs until Ctrl-C / SIGTERM (./serve.ts)
+      case 'serve':
+        return await cmdServe(args, v);
       default:
-        throw new UsageError(`unknown command "${cmd}" (fit, score, eval, compare, info, audit, report, backbone)`);
+        throw new UsageError(`unknown command "${cmd}" (fit, score, eval, compare, info, audit, report, backbone, serve)`);
     }
   } catch (e) {
     if (e instanceof UsageError) {

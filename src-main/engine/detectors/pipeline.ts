@@ -561,6 +561,24 @@ export class Scorer {
     return { ...s, file: d.file, sha256: d.sha256!, width, height, imageWidth: d.image!.info.width, imageHeight: d.image!.info.height, timing };
   }
 
+  /**
+   * Scores `n` images already at the model input size: `rgb` is uint8 [n, H, W, 3] (what
+   * decodeOne yields, images back to back), one backbone call for the batch. Serving and
+   * callers that decode elsewhere use this; the scores are the ones scoreFile gives for the
+   * same pixels. INVALID_ARGUMENT when the byte count is not n·H·W·3.
+   */
+  async scoreRgb(rgb: Uint8Array, n: number): Promise<ScoredMap[]> {
+    const { width, height } = this.model.header.config.embedding;
+    if (!(Number.isInteger(n) && n >= 1)) throw new KensaError('INVALID_ARGUMENT', `scoreRgb: the image count must be a positive integer, got ${n}`);
+    if (rgb.length !== n * width * height * 3) {
+      throw new KensaError('INVALID_ARGUMENT', `scoreRgb: ${rgb.length} bytes is not ${n} image(s) of ${width}×${height}×3 (${n * width * height * 3} bytes)`);
+    }
+    const p = await this.extractor.extract(rgb, n);
+    const out: ScoredMap[] = [];
+    for (let i = 0; i < n; i++) out.push(await finishScore(this.head, p, rgb, i, this.mapStep));
+    return out;
+  }
+
   async release(): Promise<void> {
     await Promise.all([this.extractor.release(), this.head.release(), this.mapStep.release()]);
   }
