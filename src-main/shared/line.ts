@@ -110,6 +110,13 @@ export interface WatchedFolder {
   stableMs: number;
 }
 
+/**
+ * What scores the line's parts: the local engine (a worker thread on this machine) or any
+ * Open Inference Protocol endpoint (Kensa's own `kensa serve`, a Triton or KServe URL serving
+ * an export of one of this project's model versions). The result records which.
+ */
+export type LineScorer = { kind: 'local' } | { kind: 'oip'; url: string; model: string; token: string | null };
+
 export interface LineSettings {
   /** This station's name in every result (default: the host name). */
   station: string;
@@ -121,6 +128,7 @@ export interface LineSettings {
   /** Back-pressure: at most this many claimed parts wait for the scorer; the rest stay in the watched folder. */
   maxInFlight: number;
   outputs: LineOutputSettings;
+  scorer: LineScorer;
 }
 
 export const DEFAULT_LINE_SETTINGS: LineSettings = {
@@ -130,6 +138,7 @@ export const DEFAULT_LINE_SETTINGS: LineSettings = {
   quarantineDir: 'line/quarantine',
   maxInFlight: 32,
   outputs: DEFAULT_LINE_OUTPUTS,
+  scorer: { kind: 'local' },
 };
 
 /**
@@ -194,6 +203,8 @@ export interface LineStatus {
   message: string | null;
   station: string;
   modelVersion: number | null;
+  /** 'local', or the inference endpoint's URL and model name. */
+  scorer: string;
   folders: FolderStatus[];
   /** Parts claimed and not yet scored, and the limit. */
   inFlight: number;

@@ -67,12 +67,12 @@ export function parseJson(text: string, what: string): JsonValue {
 }
 
 /**
- * A settings value as the audit log records it: every string under a key named `password`
- * becomes "***" (a broker password must not end up in an append-only log). The audit check
+ * A settings value as the audit log records it: every string under a key named `password` or
+ * `token` becomes "***" (a broker password must not end up in an append-only log). The audit check
  * compares the project row with its events through the same function.
  */
 export function redactSecrets(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(redactSecrets);
   if (v === null || typeof v !== 'object') return v;
-  return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, k === 'password' && typeof x === 'string' ? '***' : redactSecrets(x)]));
+  return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, (k === 'password' || k === 'token') && typeof x === 'string' ? '***' : redactSecrets(x)]));
 }

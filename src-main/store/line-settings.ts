@@ -10,6 +10,7 @@ import {
   DEFAULT_LINE_SETTINGS,
   DEFAULT_RETENTION,
   type LineOutputSettings,
+  type LineScorer,
   type LineSettings,
   type RetentionSettings,
   type WatchedFolder,
@@ -81,7 +82,7 @@ function outputs(v: unknown): LineOutputSettings {
 /** The whole line settings object, checked (missing keys take the defaults). */
 export function checkLineSettings(v: unknown): LineSettings {
   const o = obj(v, 'line');
-  onlyKeys(o, ['station', 'enabled', 'folders', 'quarantineDir', 'maxInFlight', 'outputs'], 'line');
+  onlyKeys(o, ['station', 'enabled', 'folders', 'quarantineDir', 'maxInFlight', 'outputs', 'scorer'], 'line');
   const d = DEFAULT_LINE_SETTINGS;
   const station = personName(o.station ?? d.station, 'line.station');
   if (/[/#+]/.test(station)) throw invalid('line.station must not contain / # or + (it names MQTT topics and OPC UA nodes)');
@@ -97,7 +98,23 @@ export function checkLineSettings(v: unknown): LineSettings {
     quarantineDir: text(o.quarantineDir ?? d.quarantineDir, 'line.quarantineDir', 4096),
     maxInFlight,
     outputs: outputs(o.outputs ?? d.outputs),
+    scorer: scorer(o.scorer ?? d.scorer),
   };
+}
+
+function scorer(v: unknown): LineScorer {
+  const o = obj(v, 'line.scorer');
+  const kind = oneOf(o.kind, ['local', 'oip'], 'line.scorer.kind');
+  if (kind === 'local') {
+    onlyKeys(o, ['kind'], 'line.scorer');
+    return { kind };
+  }
+  onlyKeys(o, ['kind', 'url', 'model', 'token'], 'line.scorer');
+  const url = text(o.url, 'line.scorer.url', 2048);
+  if (!/^https?:\/\/[^\s/]+/.test(url)) throw invalid(`line.scorer.url must be an http(s) address of an Open Inference Protocol server (got ${url})`);
+  const model = text(o.model, 'line.scorer.model', 128);
+  const token = o.token === undefined || o.token === null ? null : text(o.token, 'line.scorer.token', 512);
+  return { kind, url, model, token };
 }
 
 export function checkRetention(v: unknown): RetentionSettings {

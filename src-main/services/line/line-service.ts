@@ -28,7 +28,9 @@ import { mkdir, readFile, readdir, rename, stat, writeFile } from 'node:fs/promi
 import path from 'node:path';
 import { isKensaError, KensaError } from '../../shared/errors';
 import type { LineSettings, LineStatus } from '../../shared/line';
-import { loadImageFromBuffer } from '../../engine/imaging/load';
+import { loadImage, loadImageFromBuffer, type ResizeMode } from '../../engine/imaging/load';
+import { writeMapPng } from '../../engine/imaging/mapfile';
+import { metadata as oipMetadata, infer as oipInfer } from '../serve/oip-client';
 import type { EngineClient } from '../../jobs/engine-client';
 import type { ScoreItem, StreamItem } from '../../jobs/protocol';
 import {
@@ -82,6 +84,9 @@ export class LineService {
   private inFlight = 0;
   private readonly quarantined: LineStatus['quarantined'] = [];
   private modelTimer: NodeJS.Timeout | null = null;
+  /** The remote scorer (settings.scorer 'oip') once its model is known to be one of this project's versions. */
+  private remote: { url: string; model: string; token: string | null; width: number; height: number; resize: ResizeMode; version: number; max: number } | null = null;
+  private remoteChain: Promise<void> = Promise.resolve();
   private readonly settings: LineSettings;
   private readonly actor: string;
 
@@ -139,10 +144,12 @@ export class LineService {
     const s = this.stream;
     this.stream = null;
     this.streamVersion = null;
+    this.remote = null;
     if (s) {
       s.cancel();
       await s.result.catch(() => undefined);
     }
+    await this.remoteChain.catch(() => undefined);
     await this.publisher?.stop();
     this.publisher = null;
     this.fifo = [];
@@ -172,6 +179,7 @@ export class LineService {
   /** Opens (or reopens) the stream job for the active model; without one the line waits. */
   private async checkModel(): Promise<void> {
     if (this.state === 'stopping' || this.state === 'off') return;
+    if (this.settings.scorer.kind === 'oip') return this.checkRemote();
     const active = this.p.activeModel();
     if (!active || active.status !== 'ready' || !active.modelFile) {
       if (this.state !== 'waiting-for-model') {
@@ -213,6 +221,92 @@ export class LineService {
       this.inFlight += 1;
       this.feed(u.imageId, this.p.abs(u.path));
     }
+  }
+
+  /**
+   * The remote scorer: the endpoint's model metadata must name a model id that is one of this
+   * project's versions (an export or a `kensa serve` of it), so every result is stored under
+   * the version that made it. Until then (endpoint down, another model) the line waits.
+   */
+  private async checkRemote(): Promise<void> {
+    if (this.remote) return;
+    const sc = this.settings.scorer;
+    if (sc.kind !== 'oip') return;
+    try {
+      const meta = await oipMetadata(sc.url, sc.model, { ...(sc.token ? { token: sc.token } : {}), timeoutMs: 5000 });
+      const id = meta.parameters.model_id;
+      const input = meta.inputs.find((i) => i.name === 'images');
+      if (!input || input.shape.length !== 4 || input.shape[3] !== 3) throw new KensaError('INFERENCE_SERVER', `${sc.url}: model ${sc.model} does not take images [N, H, W, 3]`);
+      let version: number | null = null;
+      let max = 1;
+      for (const m of this.p.models().filter((x) => x.status === 'ready')) {
+        const f = await this.p.loadModelFile(m.version).catch(() => null);
+        if (f && f.header.id === id) {
+          version = m.version;
+          max = mapScaleMax(f.header.stats.colourScale.high);
+        }
+      }
+      if (version === null) {
+        this.state = 'waiting-for-model';
+        this.message = `${sc.url} serves model ${String(id ?? '(no model id)')}, which is none of this project's versions: serve or export one of them`;
+        return;
+      }
+      const r = meta.parameters.resize;
+      await mkdir(this.p.abs(this.p.mapsDir(version)), { recursive: true });
+      this.remote = { url: sc.url, model: sc.model, token: sc.token, height: input.shape[1]!, width: input.shape[2]!, resize: r === 'crop' || r === 'pad' ? r : 'stretch', version, max };
+      this.streamVersion = version;
+      this.state = 'running';
+      this.message = null;
+      this.feedUnscored();
+      this.intake?.kick();
+    } catch (e) {
+      this.state = 'waiting-for-model';
+      this.message = `the inference endpoint is not ready: ${e instanceof Error ? e.message : String(e)}`;
+    }
+  }
+
+  /** Scores one part through the endpoint (one request at a time, in feed order). */
+  private async scoreRemote(fed: Fed): Promise<void> {
+    const r = this.remote;
+    if (!r) {
+      // The endpoint went away after this part was queued: it stays unscored and is fed again once it is back.
+      const i = this.fifo.indexOf(fed);
+      if (i >= 0) this.fifo.splice(i, 1);
+      this.fedIds.delete(fed.imageId);
+      this.release();
+      return;
+    }
+    let item: ScoreItem;
+    try {
+      const img = await loadImage(fed.file, { width: r.width, height: r.height, resize: r.resize });
+      const out = await oipInfer(r.url, r.model, { data: img.rgb, n: 1, h: r.height, w: r.width }, { ...(r.token ? { token: r.token } : {}) });
+      const map = out.maps;
+      let mapBytes: number | undefined;
+      let maxMap = -Infinity;
+      if (map) {
+        for (const v of map) if (v > maxMap) maxMap = v;
+        mapBytes = await writeMapPng(path.join(this.p.abs(this.p.mapsDir(r.version)), `${fed.imageId}.png`), map, r.width, r.height, r.max);
+      }
+      item = {
+        ok: true,
+        file: fed.file,
+        score: out.scores[0]!,
+        // The endpoint returns no patch scores: the map's peak stands in for the largest one.
+        maxPatchScore: map ? maxMap : out.scores[0]!,
+        imageWidth: img.info.width,
+        imageHeight: img.info.height,
+        sha256: '',
+        timing: { decodeMs: 0, backboneMs: 0, headMs: 0, mapMs: 0 },
+        ...(map ? { map: `${fed.imageId}.png`, mapBytes: mapBytes! } : {}),
+      };
+    } catch (e) {
+      item = { ok: false, file: fed.file, error: isKensaError(e) ? e.toJSON() : { name: 'KensaError', code: 'INFERENCE_SERVER', message: (e as Error).message, file: fed.file } };
+      // The endpoint went away: wait for it again (the part is retried at the next start or once it is back).
+      this.remote = null;
+      this.streamVersion = null;
+      this.message = `the inference endpoint failed: ${item.error.message}`;
+    }
+    this.scoredItem(null, item);
   }
 
   private streamFailed(stream: ReturnType<EngineClient['stream']>, e: unknown): void {
@@ -313,6 +407,17 @@ export class LineService {
 
   private feed(imageId: number, file: string): void {
     if (this.fedIds.has(imageId)) return;
+    if (this.settings.scorer.kind === 'oip') {
+      if (!this.remote) {
+        this.release();
+        return;
+      }
+      const fed: Fed = { imageId, file, version: this.remote.version };
+      this.fedIds.add(imageId);
+      this.fifo.push(fed);
+      this.remoteChain = this.remoteChain.then(() => this.scoreRemote(fed));
+      return;
+    }
     const stream = this.stream;
     const version = this.streamVersion;
     if (!stream || version === null) {
@@ -327,7 +432,7 @@ export class LineService {
   }
 
   /** Step 5 for one scored item. */
-  private scoredItem(stream: ReturnType<EngineClient['stream']>, item: ScoreItem): void {
+  private scoredItem(stream: ReturnType<EngineClient['stream']> | null, item: ScoreItem): void {
     const i = this.fifo.findIndex((f) => f.file === item.file);
     if (i < 0) return;
     const fed = this.fifo.splice(i, 1)[0]!;
@@ -349,7 +454,7 @@ export class LineService {
         threshold: t?.value ?? null,
         reviewUpper: t?.reviewUpper ?? null,
         scoredAt: Date.now(),
-        scorer: 'local',
+        scorer: this.scorerLabel(),
       });
       if (seq !== null) this.publisher?.kick(seq);
       this.o.onResult?.();
@@ -358,6 +463,11 @@ export class LineService {
     } finally {
       this.release();
     }
+  }
+
+  private scorerLabel(): string {
+    const sc = this.settings.scorer;
+    return sc.kind === 'local' ? 'local' : `${sc.url.replace(/\/+$/, '')}/v2/models/${sc.model}`;
   }
 
   // ---- recovery and quarantine --------------------------------------------------------------
@@ -421,6 +531,7 @@ export class LineService {
       message: this.message ?? folders.find((f) => !f.ok)?.message ?? null,
       station: this.settings.station,
       modelVersion: this.streamVersion,
+      scorer: this.scorerLabel(),
       folders,
       inFlight: this.inFlight,
       maxInFlight: this.settings.maxInFlight,
