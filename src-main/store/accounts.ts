@@ -54,7 +54,6 @@ export function mapAccount(r: AccountRow): Account {
 
 /** The row as an audit event records it: everything but the secrets. */
 function publicRow(r: AccountRow): Omit<AccountRow, 'password_hash' | 'private_key_enc'> {
-  // eslint-disable-next-line @typescript-eslint/no-unused-vars -- the secrets are left out on purpose
   const { password_hash, private_key_enc, ...rest } = r;
   return rest;
 }

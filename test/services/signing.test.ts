@@ -150,7 +150,7 @@ describe.skipIf(!haveData)('accounts, four eyes and signatures', () => {
     const cli = (file: string) => spawnSync(process.execPath, [path.join(repo, 'bin', 'kensa.mjs'), 'report', 'verify', file, '--project', dir], { cwd: repo, env: { ...process.env, KENSA_SHARED: shared }, encoding: 'utf8' });
     const a = cli(signed1);
     expect(a.status).toBe(0);
-    expect(a.stdout).toMatch(/ok  signature \d+: Paula Approver \(paula\), approved/);
+    expect(a.stdout).toMatch(/ok {2}signature \d+: Paula Approver \(paula\), approved/);
     expect(a.stdout).toMatch(/report verified/);
     const b = cli(path.join(tmp, 'edited.signed.json'));
     expect(b.status).toBe(1);
