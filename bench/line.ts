@@ -1,5 +1,5 @@
 /**
- * `npm run bench:line [-- --detector ID] [--seconds S] [--rates 10,15,20,25,30]` — the line at a
+ * `npm run bench:line [-- --detector ID] [--seconds S] [--rates 10,15,20,25,30] [--preload N]` — the line at a
  * steady pace. A project fits the detector (default PatchCore) on bottle train/good; its line
  * watches a folder ('rename' completion: the bench writes each part as NAME.part and renames
  * it, as a camera does) with the CSV log on. For each rate, parts are dropped at that pace
@@ -12,7 +12,8 @@
  *     the publisher hands results to after the commit, like every other sink), p50 / p95.
  * A rate is sustained when throughput ≥ 97 % of it and the backlog does not grow (≤ 1 s of
  * parts at the end). The last line is one JSON object: sustainedPartsPerSecond, p50LatencyMs,
- * p95LatencyMs (at the highest sustained rate), detector, rates[].
+ * p95LatencyMs (at the highest sustained rate), detector, rates[]. With --preload N the project
+ * holds N scored parts (bench/scale-gen.ts) before the line starts, so the line is measured at scale.
  */
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -22,6 +23,7 @@ import { EngineClient } from '../src-main/jobs/engine-client';
 import { LineService } from '../src-main/services/line/line-service';
 import type { LineResult, ResultSink, SinkStatus } from '../src-main/services/line/types';
 import { ProjectService } from '../src-main/services/project-service';
+import { generateScaleProject } from './scale-gen';
 
 const shared = path.resolve(process.env.KENSA_SHARED ?? path.resolve('..', 'shared'));
 process.env.KENSA_SHARED = shared;
@@ -34,6 +36,8 @@ function arg(name: string, fallback: string): string {
 
 const detector = arg('detector', 'patchcore');
 const seconds = Number(arg('seconds', '20'));
+/** Parts already in the project before the line starts (bench/scale-gen.ts), to measure the line at scale. */
+const preload = Number(arg('preload', '0'));
 const rates = arg('rates', '10,15,20,25,30')
   .split(',')
   .map(Number)
@@ -78,7 +82,15 @@ async function main(): Promise<void> {
   const fitEngine = new EngineClient();
   const lineEngine = new EngineClient();
   try {
-    const svc = await ProjectService.create(path.join(tmp, 'project'), 'bench:line', 'bench');
+    let svc: ProjectService;
+    if (preload > 0) {
+      const t = performance.now();
+      await generateScaleProject({ dir: path.join(tmp, 'project'), parts: preload, engine: fitEngine });
+      console.log(`project preloaded with ${preload} scored parts in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+      svc = ProjectService.open(path.join(tmp, 'project'));
+    } else {
+      svc = await ProjectService.create(path.join(tmp, 'project'), 'bench:line', 'bench');
+    }
     const train = readdirSync(path.join(bottle, 'train', 'good')).sort().map((f) => path.join(bottle, 'train', 'good', f));
     await svc.importImages(train, 'train', 'bench');
     const t0 = performance.now();
@@ -158,6 +170,7 @@ async function main(): Promise<void> {
     console.log(
       JSON.stringify({
         detector,
+        preloadedParts: preload,
         sustainedPartsPerSecond: best?.rate ?? 0,
         p50LatencyMs: best?.p50 ?? null,
         p95LatencyMs: best?.p95 ?? null,

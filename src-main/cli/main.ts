@@ -15,7 +15,7 @@
  * exit code (1 = failure, 2 = usage). Long work runs in the engine worker thread.
  */
 import { existsSync } from 'node:fs';
-import { stat, writeFile } from 'node:fs/promises';
+import { mkdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { downloadBackbone, loadManifest, modelsDirs } from '../engine/backbone/backbone';
@@ -222,6 +222,7 @@ async function cmdFit(args: string[], v: Values, engine: EngineClient): Promise<
   if (args.length === 0) throw new UsageError('fit needs a folder (or files) of good images');
   if (!v.out) throw new UsageError('fit needs --out model.kensa');
   const files = await expandInputs(args);
+  await mkdir(path.dirname(path.resolve(v.out)), { recursive: true }); // --out into a folder that does not exist yet
   const progress = new ProgressLine(v.quiet === true);
   const job = engine.run(
     {

@@ -102,7 +102,7 @@ describe.skipIf(!haveData)('kensa fit + score', () => {
     const train = path.join(tmp, 'train');
     mkdirSync(train);
     for (const f of readdirSync(path.join(bottle, 'train', 'good')).sort().slice(0, 30)) copyFileSync(path.join(bottle, 'train', 'good', f), path.join(train, f));
-    model = path.join(tmp, 'bottle30.kensa');
+    model = path.join(tmp, 'models', 'not-yet-there', 'bottle30.kensa'); // --out into a folder that does not exist yet
     const r = await kensa(['fit', train, '--out', model, '--quiet']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/fitted 30 images \(0 skipped\)/);
