@@ -127,7 +127,9 @@ describe.skipIf(!haveData)('line under kill -9', () => {
       expect(new Set(seqs).size).toBe(PARTS);
       expect(seqs.length - PARTS).toBeLessThanOrEqual(KILLS * 2);
       expect(verifyAudit(db).ok).toBe(true);
-      expect(total).toBeGreaterThanOrEqual(PARTS);
+      // (The stations' printed "result" lines are not counted: a line printed just before a
+      // SIGKILL may never reach the pipe; the database above is what counts.)
+      expect(total).toBeGreaterThan(0);
     } finally {
       svc.close();
     }
