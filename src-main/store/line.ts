@@ -219,46 +219,50 @@ export function startSinkAtEnd(db: Db, sink: SinkName): void {
   });
 }
 
+/** A line part with its score under the version that scored it (lp, s). */
+const SCORED_PARTS = `line_parts lp JOIN scores s ON s.image_id = lp.image_id AND s.model_version = lp.model_version`;
+/** The part has no current verdict (its latest verdict row is none, or an undo back to none). */
+const UNREVIEWED = `NOT EXISTS (SELECT 1 FROM verdicts v WHERE v.id = (SELECT max(vv.id) FROM verdicts vv WHERE vv.image_id = lp.image_id) AND v.verdict IS NOT NULL)`;
+
+/** Line parts with a result (scored after `since`, epoch ms; null: all), by current disposition. */
+function dispositionCounts(db: Db, since: number | null): Record<Disposition, number> {
+  const rows = cached(
+    db,
+    `SELECT ${DISPOSITION_SQL} AS d, count(*) AS n
+     FROM ${SCORED_PARTS}
+     LEFT JOIN verdicts v ON v.id = (SELECT max(vv.id) FROM verdicts vv WHERE vv.image_id = lp.image_id)
+     WHERE lp.scored_at > @since GROUP BY d`,
+  ).all({ since: since ?? -1 }) as { d: Disposition; n: number }[];
+  const by = { pass: 0, review: 0, reject: 0 } as Record<Disposition, number>;
+  for (const r of rows) by[r.d] = r.n;
+  return by;
+}
+
+/** Line parts flagged when scored (after `since`; null: all) and still without a verdict. */
+function flaggedUnreviewed(db: Db, since: number | null): number {
+  return cached(db, `SELECT count(*) FROM ${SCORED_PARTS} WHERE lp.scored_at > @since AND (lp.threshold IS NULL OR s.score >= lp.threshold) AND ${UNREVIEWED}`)
+    .pluck()
+    .get({ since: since ?? -1 }) as number;
+}
+
 /** Counts and rates of line parts whose result came in the last `windowMs` before `now` (epoch ms). */
 export function lineWindowStats(db: Db, now: number, windowMs: number): LineWindowStats {
   return readTx(db, () => {
     const since = now - windowMs;
-    const counts = cached(
-      db,
-      `SELECT ${DISPOSITION_SQL} AS d, count(*) AS n
-       FROM line_parts lp
-       JOIN scores s ON s.image_id = lp.image_id AND s.model_version = lp.model_version
-       LEFT JOIN verdicts v ON v.id = (SELECT max(vv.id) FROM verdicts vv WHERE vv.image_id = lp.image_id)
-       WHERE lp.scored_at > @since GROUP BY d`,
-    ).all({ since }) as { d: Disposition; n: number }[];
-    const by = { pass: 0, review: 0, reject: 0 } as Record<Disposition, number>;
-    for (const c of counts) by[c.d] = c.n;
+    const by = dispositionCounts(db, since);
     const lat = cached(db, 'SELECT latency_ms FROM line_parts WHERE scored_at > ? ORDER BY latency_ms').pluck().all(since) as number[];
     const q = (p: number): number | null => (lat.length === 0 ? null : lat[Math.min(lat.length - 1, Math.floor(p * (lat.length - 1) + 0.5))]!);
-    const flaggedUnreviewed = cached(
-      db,
-      `SELECT count(*) FROM line_parts lp JOIN scores s ON s.image_id = lp.image_id AND s.model_version = lp.model_version
-       WHERE lp.scored_at > @since AND lp.threshold IS NOT NULL AND s.score >= lp.threshold
-         AND NOT EXISTS (SELECT 1 FROM verdicts v WHERE v.id = (SELECT max(vv.id) FROM verdicts vv WHERE vv.image_id = lp.image_id) AND v.verdict IS NOT NULL)`,
-    ).pluck().get({ since }) as number;
-    const flagged = cached(
-      db,
-      `SELECT count(*) FROM line_parts lp JOIN scores s ON s.image_id = lp.image_id AND s.model_version = lp.model_version
-       WHERE lp.scored_at > @since AND (lp.threshold IS NULL OR s.score >= lp.threshold)`,
-    ).pluck().get({ since }) as number;
-    const sinceIso = new Date(since).toISOString();
-    const reviewed = cached(
-      db,
-      `SELECT count(*) FROM verdicts v JOIN line_parts lp ON lp.image_id = v.image_id WHERE v.created_at > ? AND v.action = 'set'`,
-    ).pluck().get(sinceIso) as number;
+    const flagged = cached(db, `SELECT count(*) FROM ${SCORED_PARTS} WHERE lp.scored_at > @since AND (lp.threshold IS NULL OR s.score >= lp.threshold)`).pluck().get({ since }) as number;
+    const reviewed = cached(db, `SELECT count(*) FROM verdicts v JOIN line_parts lp ON lp.image_id = v.image_id WHERE v.created_at > ? AND v.action = 'set'`)
+      .pluck()
+      .get(new Date(since).toISOString()) as number;
     const minutes = windowMs / 60_000;
-    const total = by.pass + by.review + by.reject;
     return {
       ...by,
-      partsPerMinute: total / minutes,
+      partsPerMinute: (by.pass + by.review + by.reject) / minutes,
       latencyP50Ms: q(0.5),
       latencyP95Ms: q(0.95),
-      reviewBacklog: flaggedUnreviewed,
+      reviewBacklog: flaggedUnreviewed(db, since),
       reviewedPerMinute: reviewed / minutes,
       flaggedPerMinute: flagged / minutes,
     };
@@ -268,23 +272,8 @@ export function lineWindowStats(db: Db, now: number, windowMs: number): LineWind
 /** Line parts by current disposition, over all time, and the unreviewed flagged ones (the backlog). */
 export function lineTotals(db: Db): { parts: number; pass: number; review: number; reject: number; unscored: number; backlog: number } {
   return readTx(db, () => {
-    const counts = cached(
-      db,
-      `SELECT ${DISPOSITION_SQL} AS d, count(*) AS n
-       FROM line_parts lp
-       JOIN scores s ON s.image_id = lp.image_id AND s.model_version = lp.model_version
-       LEFT JOIN verdicts v ON v.id = (SELECT max(vv.id) FROM verdicts vv WHERE vv.image_id = lp.image_id)
-       GROUP BY d`,
-    ).all() as { d: Disposition; n: number }[];
-    const by = { pass: 0, review: 0, reject: 0 } as Record<Disposition, number>;
-    for (const c of counts) by[c.d] = c.n;
+    const by = dispositionCounts(db, null);
     const unscored = cached(db, 'SELECT count(*) FROM line_parts WHERE scored_at IS NULL').pluck().get() as number;
-    const backlog = cached(
-      db,
-      `SELECT count(*) FROM line_parts lp JOIN scores s ON s.image_id = lp.image_id AND s.model_version = lp.model_version
-       WHERE (lp.threshold IS NULL OR s.score >= lp.threshold)
-         AND NOT EXISTS (SELECT 1 FROM verdicts v WHERE v.id = (SELECT max(vv.id) FROM verdicts vv WHERE vv.image_id = lp.image_id) AND v.verdict IS NOT NULL)`,
-    ).pluck().get() as number;
-    return { parts: by.pass + by.review + by.reject + unscored, ...by, unscored, backlog };
+    return { parts: by.pass + by.review + by.reject + unscored, ...by, unscored, backlog: flaggedUnreviewed(db, null) };
   });
 }

@@ -11,12 +11,13 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AccountsData, ApiResult, ProjectState, QueuePage, ReportExport, SignatureInfo } from '../../src-main/shared/api';
+import type { AccountsData, ProjectState, QueuePage, ReportExport, SignatureInfo } from '../../src-main/shared/api';
 import { EngineClient } from '../../src-main/jobs/engine-client';
 import { verifyReportFile } from '../../src-main/services/report-signing';
 import { createWorkstation, type Workstation } from '../../src-main/services/workstation';
 import { openProjectDb, verifyAudit } from '../../src-main/store/index';
 import { bottleFiles, fittedProject, haveData, repo, shared } from './line/helpers';
+import { apiOf } from '../helpers/workstation-api';
 
 if (!haveData) console.warn('SKIPPING signing tests: no bottle data / backbone in ../shared (set KENSA_SHARED)');
 
@@ -24,16 +25,7 @@ describe.skipIf(!haveData)('accounts, four eyes and signatures', () => {
   let tmp: string;
   let dir: string;
   let ws: Workstation;
-  const ok = async <T>(method: string, args: unknown = {}): Promise<T> => {
-    const r = (await ws.call(method, args)) as ApiResult<T>;
-    if (!r.ok) throw new Error(`${method} failed: ${r.error.code} ${r.error.message}`);
-    return r.value;
-  };
-  const err = async (method: string, args: unknown = {}): Promise<{ code: string; message: string }> => {
-    const r = await ws.call(method, args);
-    if (r.ok) throw new Error(`${method} unexpectedly succeeded`);
-    return r.error;
-  };
+  const { ok, err } = apiOf(() => ws);
 
   beforeAll(async () => {
     tmp = mkdtempSync(path.join(os.tmpdir(), 'kensa-sign-'));

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApiResult, JobEvent, KensaEvent, MapData, ProjectState, QueueEntry, QueuePage, ReportExport, TuningData } from '../../src-main/shared/api';
 import { writeDemoImages } from '../../src-main/services/demo';
 import { createWorkstation, type Workstation } from '../../src-main/services/workstation';
+import { apiOf } from '../helpers/workstation-api';
 
 const repo = path.resolve(import.meta.dirname, '../..');
 const shared = path.resolve(process.env.KENSA_SHARED ?? path.join(repo, '..', 'shared'));
@@ -20,16 +21,7 @@ describe.skipIf(!have)('Workstation (API main side)', () => {
   let ws: Workstation;
   const events: KensaEvent[] = [];
 
-  const ok = async <T>(method: string, args: unknown = {}): Promise<T> => {
-    const r = (await ws.call(method, args)) as ApiResult<T>;
-    if (!r.ok) throw new Error(`${method} failed: ${r.error.code} ${r.error.message}`);
-    return r.value;
-  };
-  const err = async (method: string, args: unknown = {}): Promise<{ code: string; message: string }> => {
-    const r = await ws.call(method, args);
-    if (r.ok) throw new Error(`${method} unexpectedly succeeded`);
-    return r.error;
-  };
+  const { ok, err } = apiOf(() => ws);
   const jobDone = (kind: string): Promise<JobEvent> =>
     new Promise((resolve) => {
       const off = ws.onEvent((e) => {

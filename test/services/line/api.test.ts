@@ -8,10 +8,11 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync 
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ApiResult, StorageUsageData } from '../../../src-main/shared/api';
+import type { StorageUsageData } from '../../../src-main/shared/api';
 import type { LineSettings, LineStatus } from '../../../src-main/shared/line';
 import { createWorkstation, type Workstation } from '../../../src-main/services/workstation';
 import { bottleFiles, fittedProject, haveData, until } from './helpers';
+import { apiOf } from '../../helpers/workstation-api';
 
 if (!haveData) console.warn('SKIPPING line API tests: no bottle data / backbone in ../shared (set KENSA_SHARED)');
 
@@ -21,16 +22,7 @@ describe.skipIf(!haveData)('line.* and storage.* through the workstation', () =>
   let camera: string;
   let ws: Workstation;
 
-  const ok = async <T>(method: string, args: unknown = {}): Promise<T> => {
-    const r = (await ws.call(method, args)) as ApiResult<T>;
-    if (!r.ok) throw new Error(`${method} failed: ${r.error.code} ${r.error.message}`);
-    return r.value;
-  };
-  const err = async (method: string, args: unknown = {}): Promise<{ code: string; message: string }> => {
-    const r = await ws.call(method, args);
-    if (r.ok) throw new Error(`${method} unexpectedly succeeded`);
-    return r.error;
-  };
+  const { ok, err } = apiOf(() => ws);
   beforeAll(async () => {
     tmp = mkdtempSync(path.join(os.tmpdir(), 'kensa-line-api-'));
     dir = path.join(tmp, 'project');
