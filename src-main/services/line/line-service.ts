@@ -37,6 +37,8 @@ import {
   addLinePart,
   commitLineResult,
   findImageBySha256,
+  lastOutboxSeq,
+  type Db,
   lineTotals,
   lineWindowStats,
   recordImportErrors,
@@ -165,13 +167,13 @@ export class LineService {
       if (Date.now() > end) return false;
       await sleep(10);
     }
-    const seq = (this.p.db.prepare('SELECT coalesce(max(seq), 0) FROM line_outbox').pluck().get() as number) ?? 0;
+    const seq = lastOutboxSeq(this.p.db);
     return this.publisher ? this.publisher.drained(seq, Math.max(0, end - Date.now())) : true;
   }
 
   /** A new outbox row (a verdict on a line part): let the sinks know. */
   kick(): void {
-    this.publisher?.kick(this.p.db.prepare('SELECT coalesce(max(seq), 0) FROM line_outbox').pluck().get() as number);
+    this.publisher?.kick(lastOutboxSeq(this.p.db));
   }
 
   // ---- the model ----------------------------------------------------------------------------
@@ -454,7 +456,7 @@ export class LineService {
         threshold: t?.value ?? null,
         reviewUpper: t?.reviewUpper ?? null,
         scoredAt: Date.now(),
-        scorer: this.scorerLabel(),
+        scorer: scorerLabel(this.settings),
       });
       if (seq !== null) this.publisher?.kick(seq);
       this.o.onResult?.();
@@ -463,11 +465,6 @@ export class LineService {
     } finally {
       this.release();
     }
-  }
-
-  private scorerLabel(): string {
-    const sc = this.settings.scorer;
-    return sc.kind === 'local' ? 'local' : `${sc.url.replace(/\/+$/, '')}/v2/models/${sc.model}`;
   }
 
   // ---- recovery and quarantine --------------------------------------------------------------
@@ -518,30 +515,41 @@ export class LineService {
 
   status(now = Date.now()): LineStatus {
     const folders = this.intake?.folders() ?? [];
-    const lastMinute = lineWindowStats(this.p.db, now, 60_000);
-    const last10Minutes = lineWindowStats(this.p.db, now, 600_000);
-    const totals = lineTotals(this.p.db);
-    const growth = last10Minutes.flaggedPerMinute - last10Minutes.reviewedPerMinute;
-    const alert =
-      totals.backlog >= 10 && growth > 0.5 && last10Minutes.flaggedPerMinute > 0
-        ? `The review backlog is growing: ${last10Minutes.flaggedPerMinute.toFixed(1)} parts/min flagged, ${last10Minutes.reviewedPerMinute.toFixed(1)}/min reviewed (last 10 min); ${totals.backlog} wait for a person.`
-        : null;
     return {
       state: this.state,
       message: this.message ?? folders.find((f) => !f.ok)?.message ?? null,
       station: this.settings.station,
       modelVersion: this.streamVersion,
-      scorer: this.scorerLabel(),
+      scorer: scorerLabel(this.settings),
       folders,
       inFlight: this.inFlight,
       maxInFlight: this.settings.maxInFlight,
       backPressure: this.inFlight >= this.settings.maxInFlight && folders.some((f) => f.waiting > 0),
-      totals,
-      lastMinute,
-      last10Minutes,
+      ...lineFigures(this.p.db, now),
       sinks: this.publisher?.status() ?? [],
       quarantined: this.quarantined.slice(0, 20),
-      alert,
     };
   }
+}
+
+/** 'local', or the endpoint's model URL: what results record as their scorer. */
+export function scorerLabel(settings: LineSettings): string {
+  const sc = settings.scorer;
+  return sc.kind === 'local' ? 'local' : `${sc.url.replace(/\/+$/, '')}/v2/models/${sc.model}`;
+}
+
+/**
+ * What the database says of the line, running or not: totals, the last minute and the last
+ * 10 minutes, and the backlog alert (the backlog grows faster than it is reviewed).
+ */
+export function lineFigures(db: Db, now = Date.now()): Pick<LineStatus, 'totals' | 'lastMinute' | 'last10Minutes' | 'alert'> {
+  const lastMinute = lineWindowStats(db, now, 60_000);
+  const last10Minutes = lineWindowStats(db, now, 600_000);
+  const totals = lineTotals(db);
+  const growth = last10Minutes.flaggedPerMinute - last10Minutes.reviewedPerMinute;
+  const alert =
+    totals.backlog >= 10 && growth > 0.5 && last10Minutes.flaggedPerMinute > 0
+      ? `The review backlog is growing: ${last10Minutes.flaggedPerMinute.toFixed(1)} parts/min flagged, ${last10Minutes.reviewedPerMinute.toFixed(1)}/min reviewed (last 10 min); ${totals.backlog} wait for a person.`
+      : null;
+  return { totals, lastMinute, last10Minutes, alert };
 }

@@ -32,8 +32,8 @@ import { authorize, type Action } from '../accounts';
 import { countActiveAccounts, type Account } from '../../store/index';
 import { storageHandlers } from './handlers/storage';
 import { JobRunner } from './job-runner';
-import { LineService } from '../line/line-service';
-import { DEFAULT_LINE_SETTINGS, type LineStatus } from '../../shared/line';
+import { lineFigures, LineService, scorerLabel } from '../line/line-service';
+import type { LineStatus } from '../../shared/line';
 import { applyRetention } from '../storage';
 import { configDirDefault, loadUserSettings, saveUserSettings, type UserSettings } from './settings';
 
@@ -259,9 +259,20 @@ class WorkstationImpl implements Workstation, WorkstationContext {
     if (this.line) return this.line.status();
     const settings = p.settings().line;
     // Off: the totals still show what came through the line before.
-    const off = new LineService(p, { engine: this.lineEngine ?? this.engine });
-    const s = off.status();
-    return { ...s, state: this.lineError ? 'failed' : 'off', message: this.lineError ?? (settings.enabled ? null : 'the line is off'), station: settings.station ?? DEFAULT_LINE_SETTINGS.station };
+    return {
+      state: this.lineError ? 'failed' : 'off',
+      message: this.lineError ?? (settings.enabled ? null : 'the line is off'),
+      station: settings.station,
+      modelVersion: null,
+      scorer: scorerLabel(settings),
+      folders: [],
+      inFlight: 0,
+      maxInFlight: settings.maxInFlight,
+      backPressure: false,
+      ...lineFigures(p.db),
+      sinks: [],
+      quarantined: [],
+    };
   }
 
   lineKick(): void {
