@@ -31,7 +31,7 @@ import type { EvalReport } from '../engine/eval';
 import { EngineClient } from '../jobs/engine-client';
 import { ProjectService } from '../services/project-service';
 import { projectExportContext } from '../services/export';
-import { exportReport, reportFormatOf } from '../services/report';
+import { exportReport, reportFormatOf } from '../services/report/index';
 import { verifyReportFile } from '../services/report-signing';
 import type { ScoreItem } from '../jobs/protocol';
 import { KENSA_VERSION } from '../shared/version';

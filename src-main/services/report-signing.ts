@@ -1,7 +1,7 @@
 /**
  * Signed audit reports and their verification (`kensa report verify FILE`).
  *
- * What a report signature covers: the report's data, the ReportModel (services/report.ts),
+ * What a report signature covers: the report's data, the ReportModel (services/report/model.ts),
  * as canonical JSON (sorted keys), hashed with sha256: its content hash H. The record id is the
  * report's file name in exports/. A JSON report is the model itself; an HTML report carries the
  * same model in `<script type="application/json" id="kensa-report-data">`.
@@ -28,6 +28,8 @@ import { canonicalJson, sha256Hex, signatureValid, signaturesFor, verifyAudit, t
 import type { ProjectService } from './project-service';
 
 export const REPORT_DATA_ID = 'kensa-report-data';
+/** The report's own signatures beside its data, in a signed HTML rendition. */
+export const REPORT_SIGNATURES_ID = 'kensa-report-signatures';
 
 type ReportData = Record<string, unknown> & { audit?: { headSeq?: number | null; headHash?: string | null } };
 
@@ -48,9 +50,16 @@ export function reportDataOf(text: string, file: string): { data: ReportData; si
   }
   const m = new RegExp(`<script type="application/json" id="${REPORT_DATA_ID}">([\\s\\S]*?)</script>`).exec(text);
   if (!m) throw new KensaError('INVALID_ARGUMENT', `${file} carries no report data: only JSON reports and HTML reports written by Kensa can be verified`, { file });
-  const sig = new RegExp(`<script type="application/json" id="kensa-report-signatures">([\\s\\S]*?)</script>`).exec(text);
-  const unescape = (s: string): string => s.replace(/\\u003c/g, '<').replace(/\\u003e/g, '>').replace(/\\u0026/g, '&');
-  return { data: JSON.parse(unescape(m[1]!)) as ReportData, signatures: sig ? (JSON.parse(unescape(sig[1]!)) as Signature[]) : [] };
+  const sig = new RegExp(`<script type="application/json" id="${REPORT_SIGNATURES_ID}">([\\s\\S]*?)</script>`).exec(text);
+  // The writer (report/html.ts) escapes <, > and & as \u003c, \u003e, \u0026 inside the JSON: JSON.parse reads them back.
+  const parse = (json: string, what: string): unknown => {
+    try {
+      return JSON.parse(json);
+    } catch (e) {
+      throw new KensaError('INVALID_ARGUMENT', `${file}: the embedded ${what} is not valid JSON: ${(e as Error).message}`, { file });
+    }
+  };
+  return { data: parse(m[1]!, 'report data') as ReportData, signatures: sig ? (parse(sig[1]!, 'signatures') as Signature[]) : [] };
 }
 
 /** H: sha256 of the data's canonical JSON. */

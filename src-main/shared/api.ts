@@ -168,15 +168,21 @@ export interface ModelSummary {
   createdBy: string;
   addedImages: number;
   active: boolean;
+  /** Electronic signatures of this version's latest activation (the audit event that made it active; what `sign.record` 'activation' signs). */
+  signatures: SignatureInfo[];
 }
 
 export interface ThresholdInfo {
+  /** The threshold row (the record id of its signatures). */
+  id: number;
   value: number;
   reason: string;
   setBy: string;
   createdAt: string;
   modelVersion: number | null;
   reviewUpper: number | null;
+  /** Electronic signatures of this threshold, oldest first. */
+  signatures: SignatureInfo[];
 }
 
 export interface ProjectState {

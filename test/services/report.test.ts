@@ -9,12 +9,13 @@
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Rng } from '../../src-main/engine/core/random';
 import { EngineClient } from '../../src-main/jobs/engine-client';
+import { activationEvent, recordContentHash } from '../../src-main/services/accounts';
 import { writeDemoImages, type DemoLayout } from '../../src-main/services/demo';
 import { ProjectService } from '../../src-main/services/project-service';
 import {
@@ -29,10 +30,23 @@ import {
   writeReportPdf,
   CSV_COLUMNS,
   type ReportModel,
-} from '../../src-main/services/report';
+} from '../../src-main/services/report/index';
+import { REPORT_DATA_ID, reportContentHash, reportDataOf, verifyReportFile, writeSignedRendition } from '../../src-main/services/report-signing';
 import { KENSA_VERSION } from '../../src-main/shared/version';
 import { quantileSorted } from '../../src-main/services/threshold';
-import { addImages, beginModel, completeModel, putScores, recordVerdicts, setThreshold, undoVerdict, type NewVerdict } from '../../src-main/store/index';
+import {
+  addImages,
+  beginModel,
+  completeModel,
+  createAccount,
+  putScores,
+  recordVerdicts,
+  setThreshold,
+  signRecord,
+  undoVerdict,
+  type NewVerdict,
+  type Signature,
+} from '../../src-main/store/index';
 import { newImages, readyModel } from '../store/helpers/fixtures';
 
 const repo = path.resolve(import.meta.dirname, '../..');
@@ -277,7 +291,149 @@ describe('a line of 3,000 parts: every reviewed part listed, the rest summarised
     expect(html).toContain(`the ${(pop.rows[4]!.parts + pop.rows[5]!.parts).toLocaleString('en-US')} scored parts without a verdict in the period are summarised here, not listed`);
     expect(m.thumbnails.items.length).toBeLessThanOrEqual(5);
     expect(JSON.parse(reportJson(m)).population.scored).toBe(2900);
-    expect(m.formatVersion).toBe(2);
+    expect(m.formatVersion).toBe(3);
+  });
+});
+
+describe('electronic signatures in the report (threshold in force, activation of the model in force, the report itself)', () => {
+  let tmp: string;
+  let svc: ProjectService;
+  let thresholdId: string;
+  let activationSeq: string;
+  let beforeSigning: string;
+  const PW = 'paula password';
+  const signed: Signature[] = [];
+  beforeAll(async () => {
+    tmp = mkdtempSync(path.join(os.tmpdir(), 'kensa-report-signed-'));
+    svc = await ProjectService.create(path.join(tmp, 'signed'), 'Signed line', 'alice');
+    const { ids } = addImages(svc.db, 'b', newImages(6), 'alice');
+    const m = readyModel(svc.db);
+    putScores(svc.db, m.version, ids.map((imageId, i) => ({ imageId, score: 1 + 0.2 * i, maxPatchScore: 1 })));
+    thresholdId = String(setThreshold(svc.db, { modelVersion: m.version, value: 1.5, setBy: 'alice', reason: 'between the goods and the defects', margin: 0.05, marginKind: 'absolute' }).id);
+    recordVerdicts(svc.db, ids.map((imageId, i) => ({ imageId, verdict: i >= 3 ? 'defect' : 'good', defectType: i >= 3 ? 'dent' : null, reviewer: 'bob' })));
+    createAccount(svc.db, { name: 'ann', printedName: 'Ann Admin', role: 'administrator', password: 'ann password' }, 'alice');
+    createAccount(svc.db, { name: 'paula', printedName: 'Paula Approver', role: 'approver', password: PW }, 'ann');
+    await sleep(5);
+    beforeSigning = new Date().toISOString();
+    await sleep(5);
+    activationSeq = String(activationEvent(svc.db, m.version));
+    signed.push(signRecord(svc.db, { recordKind: 'threshold', recordId: thresholdId, contentHash: recordContentHash(svc.db, 'threshold', thresholdId).contentHash, meaning: 'approved' }, 'paula', PW));
+    signed.push(signRecord(svc.db, { recordKind: 'activation', recordId: activationSeq, contentHash: recordContentHash(svc.db, 'activation', activationSeq).contentHash, meaning: 'responsible' }, 'ann', 'ann password'));
+  });
+  afterAll(() => {
+    svc?.close();
+    rmSync(tmp, { recursive: true, force: true });
+  });
+
+  const build = (extra: Partial<Parameters<typeof buildReport>[1]> = {}): Promise<ReportModel> =>
+    buildReport(svc, { kensaVersion: KENSA_VERSION, generatedAt: GENERATED_AT, maxThumbnails: 0, ...extra });
+
+  /** The rows of the HTML's Signatures table, as text cells. */
+  const signatureRows = (html: string): string[][] => {
+    const table = /<h2 data-section="signatures">Signatures<\/h2>\s*<table class="grid fixed sigs">([\s\S]*?)<\/table>/.exec(html);
+    if (!table) return [];
+    return [...table[1]!.matchAll(/<tr><td>([\s\S]*?)<\/tr>/g)].map((r) =>
+      `<td>${r[1]!}`
+        .split(/<td[^>]*>/)
+        .slice(1)
+        .map((c) => c.replace(/<br>/g, ' ').replace(/<[^>]+>/g, '').replace(/&#39;/g, "'").trim()),
+    );
+  };
+
+  it('the model holds the signatures of the threshold in force and of the activation, checked; the HTML prints them', async () => {
+    const m = await build();
+    expect(m.signatures.map((s) => [s.recordKind, s.recordId, s.printedName, s.signer, s.meaning, s.signedAt, s.valid, s.problem])).toEqual([
+      ['threshold', thresholdId, 'Paula Approver', 'paula', 'approved', signed[0]!.signedAt, true, null],
+      ['activation', activationSeq, 'Ann Admin', 'ann', 'responsible', signed[1]!.signedAt, true, null],
+    ]);
+    expect(m.signatures[0]!.record).toBe(`threshold #${thresholdId}: 1.5000 (model v1)`);
+    expect(m.signatures[1]!.record).toBe(`activation of model v1 (fit, audit event ${activationSeq})`);
+    const html = reportHtml(m);
+    expect(signatureRows(html)).toEqual([
+      ['Paula Approver account paula', 'Approved', signed[0]!.signedAt, `threshold #${thresholdId}: 1.5000 (model v1)`, 'VERIFIED'],
+      ['Ann Admin account ann', 'Responsible', signed[1]!.signedAt, `activation of model v1 (fit, audit event ${activationSeq})`, 'VERIFIED'],
+    ]);
+    expect(html).toContain('This report itself is not signed electronically');
+    // the existing sections are all still there
+    for (const h of ['Audit trail', 'Sign-off', 'Threshold history', 'Model versions used in the period', 'Reviewed parts (6)']) expect(html).toContain(h);
+
+    // The data embedded in the HTML is the model (as in the JSON export); rendered again from it, the same bytes.
+    const { data, signatures } = reportDataOf(html, 'report.html');
+    expect(data).toEqual(JSON.parse(reportJson(m)));
+    expect(signatures).toEqual([]);
+    expect(reportHtml(data as unknown as ReportModel)).toBe(html);
+    expect(html.match(new RegExp(`id="${REPORT_DATA_ID}"`, 'g'))).toHaveLength(1);
+
+    // A report of the period before the signatures were made does not show them.
+    const earlier = await build({ to: beforeSigning });
+    expect(earlier.signatures).toEqual([]);
+    expect(reportHtml(earlier)).toContain('No electronic signatures on the threshold in force and the activation of model v1.');
+  });
+
+  it('a signed HTML report (the signed rendition) prints its own signature and verifies; edited data fails', async () => {
+    const exportsDir = path.join(svc.dir, 'exports');
+    mkdirSync(exportsDir, { recursive: true });
+    const name = 'audit-report-signed.html';
+    const r = await exportReport(svc, path.join(exportsDir, name), { kensaVersion: KENSA_VERSION, generatedAt: GENERATED_AT, maxThumbnails: 0 });
+    expect(r.format).toBe('html');
+    const { contentHash } = await reportContentHash(svc, name);
+    const own = signRecord(svc.db, { recordKind: 'report', recordId: name, contentHash, meaning: 'approved' }, 'paula', PW);
+    const files = await writeSignedRendition(svc, name, (data, sigs) => reportHtml(data as unknown as ReportModel, { reportSignatures: sigs }));
+    const signedHtml = path.join(exportsDir, 'audit-report-signed.signed.html');
+    expect(files).toEqual([path.join(exportsDir, 'audit-report-signed.signed.json'), signedHtml]);
+    const text = readFileSync(signedHtml, 'utf8');
+    const rows = signatureRows(text);
+    expect(rows.map((c) => [c[0], c[1], c[2], c.at(-1)])).toEqual([
+      ['Paula Approver account paula', 'Approved', signed[0]!.signedAt, 'VERIFIED'],
+      ['Ann Admin account ann', 'Responsible', signed[1]!.signedAt, 'VERIFIED'],
+      ['Paula Approver account paula', 'Approved', own.signedAt, 'VERIFIED'],
+    ]);
+    expect(rows[2]![3]).toBe(`this report (${name}, data sha256 ${contentHash.slice(0, 16)}…)`);
+    expect(text).not.toContain('This report itself is not signed electronically');
+
+    for (const file of [signedHtml, path.join(exportsDir, 'audit-report-signed.signed.json')]) {
+      const v = await verifyReportFile(file, svc.db, svc.dir);
+      expect(v, file).toMatchObject({ ok: true, problems: [], contentHash, project: { auditOk: true, headInChain: true } });
+      expect(v.signatures.map((s) => [s.printedName, s.meaning, s.ok])).toEqual([['Paula Approver', 'approved', true]]);
+    }
+
+    // Edit the embedded data (one verdict), keep everything else.
+    const re = new RegExp(`(<script type="application/json" id="${REPORT_DATA_ID}">)([\\s\\S]*?)(</script>)`);
+    const [, open, json, close] = re.exec(text)!;
+    const data = JSON.parse(json!) as ReportModel;
+    data.parts[0]!.verdict = data.parts[0]!.verdict === 'good' ? 'defect' : 'good';
+    const edited = path.join(tmp, 'edited.signed.html');
+    writeFileSync(edited, text.replace(re, () => `${open}${JSON.stringify(data).replace(/</g, '\\u003c')}${close}`));
+    const bad = await verifyReportFile(edited, svc.db, svc.dir);
+    expect(bad.ok).toBe(false);
+    expect(bad.problems[0]).toMatch(/data was changed, or the signature belongs to another report/);
+    // Signed data that quotes a '<' in a string survives the trip through the <script> element.
+    expect(reportDataOf(`<script type="application/json" id="${REPORT_DATA_ID}">{"format":"x","s":"a\\u003c/script\\u003e\\\\u003c"}</script>`, 'f').data).toEqual({ format: 'x', s: 'a</script>\\u003c' });
+  });
+
+  it.skipIf(!chromium || !havePoppler)('the PDF prints the same Signatures section', async () => {
+    const out = path.join(tmp, 'signed.pdf');
+    await exportReport(svc, out, { kensaVersion: KENSA_VERSION, generatedAt: GENERATED_AT, maxThumbnails: 0 });
+    execFileSync('pdftoppm', ['-png', '-r', '110', '-f', '1', '-l', '2', out, path.join(preview, 'signed')]);
+    // Page 2 opens with the section; -layout keeps each table row on one line.
+    const page2 = execFileSync('pdftotext', ['-layout', '-f', '2', '-l', '2', out, '-'], { encoding: 'utf8' });
+    const esc = (x: string): string => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    expect(page2).toMatch(/^.*Inspection audit report\s*\n\s*Signatures\s*\n\s*Printed name\s+Meaning\s+Signed \(UTC\)\s+Record\s+Signature\s*\n/);
+    expect(page2).toMatch(new RegExp(`Paula Approver\\s+Approved\\s+${esc(signed[0]!.signedAt)}\\s+threshold #${thresholdId}: 1\\.5000 \\(model v1\\)\\s+VERIFIED`));
+    expect(page2).toMatch(new RegExp(`Ann Admin\\s+Responsible\\s+${esc(signed[1]!.signedAt)}\\s+activation of model v1 \\(fit, audit\\s+VERIFIED`));
+    expect(page2).toMatch(/account paula[\s\S]*account ann/);
+    expect(page2).toContain(`event ${activationSeq})`);
+  });
+
+  it('a signature edited behind the store (last: it breaks the audit chain) prints DOES NOT VERIFY', async () => {
+    svc.db.exec('DROP TRIGGER signatures_no_update');
+    svc.db.prepare("UPDATE signatures SET printed_name = 'Someone Else' WHERE id = ?").run(signed[1]!.id);
+    const m = await build();
+    expect(m.signatures.map((s) => [s.printedName, s.valid, s.problem])).toEqual([
+      ['Paula Approver', true, null],
+      ['Someone Else', false, 'the Ed25519 signature does not verify over its fields'],
+    ]);
+    expect(signatureRows(reportHtml(m))[1]!.at(-1)).toBe('DOES NOT VERIFY the Ed25519 signature does not verify over its fields');
   });
 });
 

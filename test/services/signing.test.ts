@@ -11,7 +11,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AccountsData, ProjectState, QueuePage, ReportExport, SignatureInfo } from '../../src-main/shared/api';
+import type { AccountsData, ProjectState, QueuePage, ReportExport, SignatureInfo, TuningData } from '../../src-main/shared/api';
 import { EngineClient } from '../../src-main/jobs/engine-client';
 import { verifyReportFile } from '../../src-main/services/report-signing';
 import { createWorkstation, type Workstation } from '../../src-main/services/workstation';
@@ -98,6 +98,19 @@ describe.skipIf(!haveData)('accounts, four eyes and signatures', () => {
       ['paula', 'approved', true],
       ['rick', 'reviewed', true],
     ]);
+    // The records carry their signatures: the threshold history, the threshold in force, the model list.
+    const sigLine = (x: SignatureInfo) => [x.printedName, x.meaning, x.valid];
+    const history = (await ok<TuningData>('threshold.stats', {})).history;
+    expect(history.at(-1)!.id).toBe(Number(tid));
+    expect(history.at(-1)!.signatures.map(sigLine)).toEqual([
+      ['Paula Approver', 'approved', true],
+      ['Rick Reviewer', 'reviewed', true],
+    ]);
+    expect(history.slice(0, -1).every((h) => h.signatures.length === 0)).toBe(true);
+    const state = await ok<ProjectState>('projects.state');
+    expect(state.threshold!.signatures.map(sigLine)).toEqual(history.at(-1)!.signatures.map(sigLine));
+    expect(state.models.find((m) => m.version === 1)!.signatures.map(sigLine)).toEqual([['Paula Approver', 'responsible', true]]);
+    expect(state.activeModel!.signatures.map((x) => x.recordId)).toEqual([act.recordId]);
   });
 
   it('a signed report verifies; edited data or a signature from another report fails, with the reason (API and CLI)', async () => {
@@ -148,4 +161,24 @@ describe.skipIf(!haveData)('accounts, four eyes and signatures', () => {
     expect(b.status).toBe(1);
     expect(b.stderr).toMatch(/does NOT verify/);
   }, 120_000);
+
+  it('signing an HTML report writes a signed HTML copy that prints the signatures and verifies', async () => {
+    const r = await ok<ReportExport>('report.export', { format: 'html' });
+    const name = path.basename(r.file);
+    const html = readFileSync(r.file, 'utf8');
+    expect(html).toContain('<script type="application/json" id="kensa-report-data">');
+    expect(html).toMatch(/Paula Approver<\/b><br><span class="small muted">account paula<\/span><\/td><td>Approved<\/td>/); // the threshold's signature
+    const sig = await ok<SignatureInfo>('sign.record', { recordKind: 'report', recordId: name, meaning: 'approved', password: 'paula password' });
+    const signedHtml = path.join(dir, 'exports', name.replace(/\.html$/, '.signed.html'));
+    const text = readFileSync(signedHtml, 'utf8');
+    expect(text).toContain(`<td class="at">${sig.signedAt}</td><td class="wrap">this report (${name}, data sha256 ${sig.contentHash.slice(0, 16)}…)</td>`);
+    const db = openProjectDb(path.join(dir, 'kensa.db'));
+    try {
+      const v = await verifyReportFile(signedHtml, db, dir);
+      expect(v).toMatchObject({ ok: true, problems: [], contentHash: sig.contentHash });
+      expect(v.signatures.map((s) => [s.printedName, s.meaning, s.ok])).toEqual([['Paula Approver', 'approved', true]]);
+    } finally {
+      db.close();
+    }
+  });
 });

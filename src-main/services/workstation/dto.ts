@@ -7,9 +7,9 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { fitWithin } from '../../engine/imaging/heatmap';
 import { loadImage, probeImage } from '../../engine/imaging/load';
-import type { ApiError, ImageData, JobProgress, ModelSummary, ProjectState, QueueEntry } from '../../shared/api';
+import type { ApiError, ImageData, JobProgress, ModelSummary, ProjectState, QueueEntry, SignatureInfo, ThresholdInfo } from '../../shared/api';
 import { isKensaError } from '../../shared/errors';
-import type { ModelRecord } from '../../store/index';
+import { listAudit, signatureValid, signaturesFor, type Db, type ModelRecord, type Signature, type Threshold } from '../../store/index';
 import type { ProjectService, QueueItem } from '../project-service';
 
 export function toApiError(e: unknown): ApiError {
@@ -17,7 +17,46 @@ export function toApiError(e: unknown): ApiError {
   return { code: 'INTERNAL', message: `unexpected error: ${e instanceof Error ? e.message : String(e)}` };
 }
 
-export function modelSummary(m: ModelRecord, active: number | null): ModelSummary {
+export function signatureInfo(s: Signature): SignatureInfo {
+  return { id: s.id, recordKind: s.recordKind, recordId: s.recordId, contentHash: s.contentHash, meaning: s.meaning, signer: s.signer, printedName: s.printedName, signedAt: s.signedAt, valid: signatureValid(s) };
+}
+
+/** A threshold row with its signatures. */
+export function thresholdInfo(db: Db, t: Threshold): ThresholdInfo {
+  return {
+    id: t.id,
+    value: t.value,
+    reason: t.reason,
+    setBy: t.setBy,
+    createdAt: t.createdAt,
+    modelVersion: t.modelVersion,
+    reviewUpper: t.reviewUpper,
+    signatures: signaturesFor(db, 'threshold', String(t.id)).map(signatureInfo),
+  };
+}
+
+/**
+ * The audit event that last made each model version active (fit, refit, rollback, activate:
+ * what an activation signature covers, as services/accounts.ts activationEvent finds it), in one read.
+ */
+export function activationEvents(db: Db): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const e of listAudit(db, { entity: 'model' })) {
+    if (e.kind !== 'fit' && e.kind !== 'refit' && e.kind !== 'rollback' && e.kind !== 'activate') continue;
+    const p = e.payload as { version?: unknown; to_version?: unknown } | null;
+    const v = p?.to_version ?? p?.version;
+    if (typeof v === 'number') out.set(v, e.seq);
+  }
+  return out;
+}
+
+/** The signatures of a version's latest activation (`activations`: from activationEvents). */
+export function activationSignatures(db: Db, activations: ReadonlyMap<number, number>, version: number): SignatureInfo[] {
+  const seq = activations.get(version);
+  return seq === undefined ? [] : signaturesFor(db, 'activation', String(seq)).map(signatureInfo);
+}
+
+export function modelSummary(m: ModelRecord, active: number | null, signatures: SignatureInfo[] = []): ModelSummary {
   return {
     version: m.version,
     parentVersion: m.parentVersion,
@@ -32,6 +71,7 @@ export function modelSummary(m: ModelRecord, active: number | null): ModelSummar
     createdBy: m.createdBy,
     addedImages: m.addedImageIds.length,
     active: m.version === active,
+    signatures,
   };
 }
 
@@ -56,6 +96,8 @@ export function projectState(p: ProjectService, colourScale: { low: number; high
   const qc = p.queueCounts();
   const t = p.threshold();
   const models = p.models();
+  const activations = activationEvents(p.db);
+  const summary = (m: ModelRecord): ModelSummary => modelSummary(m, active?.version ?? null, activationSignatures(p.db, activations, m.version));
   return {
     dir: p.dir,
     name: (p.db.prepare('SELECT name FROM project WHERE id = 1').get() as { name: string }).name,
@@ -66,9 +108,9 @@ export function projectState(p: ProjectService, colourScale: { low: number; high
       reviewed: qc.all - qc.unreviewed,
       unscored: qc.all - qc.flagged - qc.passed,
     },
-    activeModel: active ? modelSummary(active, active.version) : null,
-    models: models.map((m) => modelSummary(m, active?.version ?? null)).reverse(),
-    threshold: t ? { value: t.value, reason: t.reason, setBy: t.setBy, createdAt: t.createdAt, modelVersion: t.modelVersion, reviewUpper: t.reviewUpper } : null,
+    activeModel: active ? summary(active) : null,
+    models: models.map(summary).reverse(),
+    threshold: t ? thresholdInfo(p.db, t) : null,
     pendingRefit: p.pendingRefit().length,
     autoRefitAfter: p.settings().autoRefitAfter,
     colourScale,

@@ -13,7 +13,7 @@ import sharp from 'sharp';
 import { renderPart } from '../../../src-main/services/demo';
 import { EngineClient } from '../../../src-main/jobs/engine-client';
 import { ProjectService } from '../../../src-main/services/project-service';
-import { exportReport } from '../../../src-main/services/report';
+import { exportReport } from '../../../src-main/services/report/index';
 
 const [dir, op, seedText] = process.argv.slice(2);
 const seed = Number(seedText);

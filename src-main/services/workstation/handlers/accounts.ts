@@ -2,7 +2,7 @@
  * `accounts.*` and `sign.*`: accounts with roles, sign-in, the second review queue, and
  * electronic signatures over thresholds, model activations and reports.
  */
-import type { AccountInfo, AccountsData, SignatureInfo } from '../../../shared/api';
+import type { AccountInfo, AccountsData } from '../../../shared/api';
 import { KensaError } from '../../../shared/errors';
 import {
   authenticate,
@@ -14,22 +14,18 @@ import {
   listAccounts,
   listSignatures,
   signRecord,
-  signatureValid,
   signaturesFor,
   updateAccount,
   type Account,
-  type Signature,
 } from '../../../store/index';
 import { activationEvent, recordContentHash, roleAllows, SIGN_ROLE } from '../../accounts';
+import { reportHtml, type ReportModel } from '../../report/index';
 import { reportContentHash, writeSignedRendition } from '../../report-signing';
 import type { NamespaceHandlers, WorkstationContext } from '../context';
+import { signatureInfo } from '../dto';
 
 export function accountInfo(a: Account): AccountInfo {
   return { name: a.name, printedName: a.printedName, role: a.role, createdAt: a.createdAt, disabled: a.disabledAt !== null };
-}
-
-export function signatureInfo(s: Signature): SignatureInfo {
-  return { id: s.id, recordKind: s.recordKind, recordId: s.recordId, contentHash: s.contentHash, meaning: s.meaning, signer: s.signer, printedName: s.printedName, signedAt: s.signedAt, valid: signatureValid(s) };
 }
 
 export function accountsData(ctx: WorkstationContext): AccountsData {
@@ -104,7 +100,10 @@ export function accountHandlers(ctx: WorkstationContext): NamespaceHandlers<'acc
       }
       const contentHash = recordKind === 'report' ? (await reportContentHash(p, id!)).contentHash : recordContentHash(p.db, recordKind, id!).contentHash;
       const s = signRecord(p.db, { recordKind, recordId: id!, contentHash, meaning }, signer, password);
-      if (recordKind === 'report') await writeSignedRendition(p, id!);
+      // The signed rendition: <name>.signed.json, and for an HTML report <name>.signed.html with the signatures printed.
+      if (recordKind === 'report') await writeSignedRendition(p, id!, (data, sigs) => reportHtml(data as unknown as ReportModel, { reportSignatures: sigs }));
+      // The threshold history and the model list show the signatures of their records.
+      ctx.emitState();
       return signatureInfo(s);
     },
     'sign.list': async ({ recordKind, recordId }) => {

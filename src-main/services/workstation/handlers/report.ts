@@ -2,7 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { KENSA_VERSION } from '../../../shared/version';
-import { exportReport } from '../../report';
+import { exportReport } from '../../report/index';
 import type { NamespaceHandlers, WorkstationContext } from '../context';
 
 const stamp = (): string => new Date().toISOString().replace(/[:.]/g, '-');

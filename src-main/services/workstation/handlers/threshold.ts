@@ -4,6 +4,7 @@ import { scoredQueue, thresholdHistory, VERDICT_CODE, type ScoredQueue } from '.
 import { outOfFoldScores } from '../../learning';
 import { bandStats, tuningStats, type TuningPart } from '../../threshold';
 import type { NamespaceHandlers, WorkstationContext } from '../context';
+import { thresholdInfo } from '../dto';
 
 /**
  * The reviewed parts (queue order) and the scores of the unreviewed ones from the scored
@@ -86,14 +87,7 @@ async function tuning(ctx: WorkstationContext, a: ArgsOf<'threshold.stats'>): Pr
             expectedMiss: zm.expectedMiss,
           },
     bands,
-    history: thresholdHistory(p.db, model?.version ?? null).map((t) => ({
-      value: t.value,
-      reason: t.reason,
-      setBy: t.setBy,
-      createdAt: t.createdAt,
-      modelVersion: t.modelVersion,
-      reviewUpper: t.reviewUpper,
-    })),
+    history: thresholdHistory(p.db, model?.version ?? null).map((t) => thresholdInfo(p.db, t)),
   };
 }
 
