@@ -10,7 +10,9 @@
 #    chromium (Playwright browser tests), poppler-utils (pdftotext, report checks), sqlite3
 #    (the audit tamper tests edit a project database with the sqlite3 CLI) and mosquitto (the
 #    MQTT line-output tests start their own broker; the package's service is not needed) and
-#    python3-onnx (the export tests run onnx.checker on every exported graph).
+#    python3-onnx (the export tests run onnx.checker on every exported graph) and postgresql
+#    (the store suite runs a second time on PostgreSQL, in a throwaway cluster the tests make
+#    in a temp folder on a loopback port; the package's own cluster/service is not used).
 #    Anywhere else this step is skipped quietly; the tests that need them skip themselves.
 # 2. npm packages from package-lock.json (npm ci). Two postinstall steps download things:
 #    - electron fetches its binary from GitHub;
@@ -45,6 +47,7 @@ install_system_packages() {
   command -v sqlite3 >/dev/null 2>&1 || missing+=(sqlite3)
   [[ -x /usr/sbin/mosquitto ]] || missing+=(mosquitto)
   /usr/bin/python3 -c 'import onnx.checker' >/dev/null 2>&1 || missing+=(python3-onnx)
+  compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
   ((${#missing[@]} == 0)) && return 0
   if [[ $(id -u) -ne 0 || ! -f /etc/debian_version ]] || ! command -v apt-get >/dev/null 2>&1; then
     return 0 # not root on Debian: leave the system alone

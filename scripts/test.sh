@@ -85,6 +85,14 @@ check build npx electron-vite build
 tests vitest vitest "$reports/vitest.json" \
   npx vitest run --reporter=default --reporter=json --outputFile.json="$reports/vitest.json"
 
+# The store suite (test/store) again on PostgreSQL, in a throwaway cluster (vitest.pg.config.ts).
+if compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
+  tests vitest-postgres vitest "$reports/vitest-pg.json" \
+    npx vitest run -c vitest.pg.config.ts --reporter=default --reporter=json --outputFile.json="$reports/vitest-pg.json"
+else
+  summary+=("skip  vitest-postgres (PostgreSQL is not installed; scripts/setup.sh installs it as root)")
+fi
+
 # Browser end-to-end tests: need Playwright specs, a Playwright config (it points Playwright
 # at the system Chromium: `npx playwright install` cannot download browsers here) and
 # /usr/bin/chromium (scripts/setup.sh installs it on Debian).

@@ -14,7 +14,6 @@
  * Results go to stdout, progress to stderr. An error is one line on stderr and a non-zero
  * exit code (1 = failure, 2 = usage). Long work runs in the engine worker thread.
  */
-import { existsSync } from 'node:fs';
 import { mkdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
@@ -30,6 +29,8 @@ import { DETECTOR_IDS } from '../engine/model-types';
 import type { EvalReport } from '../engine/eval';
 import { EngineClient } from '../jobs/engine-client';
 import { ProjectService } from '../services/project-service';
+import { isProjectDir } from '../services/stations/shared-project';
+import { closeProjectDb, currentLock, isPgLocator, liveClaims, LOCK_NAMES, openProjectDb, redactLocator, verifyAudit } from '../store/index';
 import { projectExportContext } from '../services/export';
 import { exportReport, reportFormatOf } from '../services/report/index';
 import { verifyReportFile } from '../services/report-signing';
@@ -52,7 +53,10 @@ Usage:
                                                            Triton repository and KServe manifest; refused unless the graph,
                                                            run in onnxruntime-web, reproduces the engine on the parts (a model
                                                            in a project: its reviewed parts and threshold in force)
-  kensa audit verify <project-dir>                         walk the project's audit chain; name the first edited or removed event
+  kensa audit verify <project-dir|postgres://…?schema=S>   walk the project's audit chain; name the first edited or removed event
+  kensa project create <dir> --name NAME [--store URL]     a new project; --store postgres://user@host:port/db?schema=S makes
+                                                           it a shared one (several stations; password: PGPASSWORD or ~/.pgpass)
+  kensa project info <dir>                                 where it is stored, the stations' claims and running changes
   kensa report <project-dir> --out FILE.pdf|.html|.csv|.json [--from DATE] [--to DATE]
                                                            audit report of the verdicts in a period (dates YYYY-MM-DD, UTC,
                                                            both inclusive; PDF needs Chromium or KENSA_CHROMIUM)
@@ -104,6 +108,7 @@ const OPTIONS = {
   // --name is shared with kensa serve (SERVE_OPTIONS)
   tolerance: { type: 'string' },
   project: { type: 'string' },
+  store: { type: 'string' },
   quiet: { type: 'boolean', short: 'q' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
@@ -517,10 +522,12 @@ async function cmdExport(args: string[], v: Values): Promise<number> {
 
 async function cmdAudit(args: string[], v: Values): Promise<number> {
   const [sub, dir] = args;
-  if (sub !== 'verify' || !dir || args.length !== 2) throw new UsageError('usage: kensa audit verify <project-dir>');
-  const svc = ProjectService.open(dir);
+  if (sub !== 'verify' || !dir || args.length !== 2) throw new UsageError('usage: kensa audit verify <project-dir|postgres://…?schema=S>');
+  // A PostgreSQL schema can be checked without the shared folder (an auditor's machine), read-only.
+  const db = isPgLocator(dir) ? openProjectDb(dir, { readonly: true }) : null;
+  const svc = db ? null : ProjectService.open(dir);
   try {
-    const r = svc.verifyAudit();
+    const r = db ? verifyAudit(db) : svc!.verifyAudit();
     if (v.json) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
     if (r.ok) {
       if (!v.json) process.stdout.write(`audit chain ok: ${r.events} events, head ${r.headHash ?? '(empty)'}\n`);
@@ -530,8 +537,46 @@ async function cmdAudit(args: string[], v: Values): Promise<number> {
     process.stderr.write(`kensa: audit chain BROKEN at ${bad.seq === null ? 'a row with no audit event' : `event ${bad.seq}`}: ${bad.reason}\n`);
     return 1;
   } finally {
-    svc.close();
+    svc?.close();
+    if (db) closeProjectDb(db);
   }
+}
+
+/** kensa project create DIR --name N [--store URL] | kensa project info DIR */
+async function cmdProject(args: string[], v: Values): Promise<number> {
+  const [sub, dir] = args;
+  if (sub === 'create' && dir && args.length === 2) {
+    if (!v.name) throw new UsageError('kensa project create needs --name');
+    if (isProjectDir(path.resolve(dir))) throw new KensaError('CONFLICT', `${path.resolve(dir)} already holds a Kensa project`);
+    const svc = await ProjectService.create(dir, v.name, process.env.USER ?? 'kensa', {}, v.store);
+    try {
+      const info = svc.storeInfo();
+      if (v.json) process.stdout.write(`${JSON.stringify({ dir: svc.dir, ...info }, null, 2)}\n`);
+      else process.stdout.write(`created ${svc.dir}: records in ${redactLocator(info.label)} (${info.engine}), files in ${info.files === 'shared-folder' ? 'this shared folder' : 'this folder'}\n`);
+      return 0;
+    } finally {
+      svc.close();
+    }
+  }
+  if (sub === 'info' && dir && args.length === 2) {
+    const svc = ProjectService.open(dir);
+    try {
+      const info = svc.storeInfo();
+      const claims = liveClaims(svc.db);
+      const locks = LOCK_NAMES.map((n) => currentLock(svc.db, n)).filter((l) => l !== null);
+      if (v.json) {
+        process.stdout.write(`${JSON.stringify({ dir: svc.dir, ...info, claims, locks }, null, 2)}\n`);
+        return 0;
+      }
+      process.stdout.write(`${svc.dir}\n  records: ${redactLocator(info.label)} (${info.engine})\n  files:   ${info.files}\n`);
+      process.stdout.write(`  parts being reviewed: ${claims.length === 0 ? 'none' : claims.map((c) => `#${c.imageId} ${c.reviewer}@${c.station}`).join(', ')}\n`);
+      process.stdout.write(`  running: ${locks.length === 0 ? 'nothing' : locks.map((l) => `${l!.purpose} by ${l!.holder}@${l!.station}`).join(', ')}\n`);
+      return 0;
+    } finally {
+      svc.close();
+    }
+  }
+  throw new UsageError('usage: kensa project create <dir> --name NAME [--store postgres://…] | kensa project info <dir>');
 }
 
 /** kensa report verify FILE [--project DIR]: a signed report against its signatures and the project's audit chain. */
@@ -540,7 +585,7 @@ async function cmdReportVerify(args: string[], v: Values): Promise<number> {
   const file = path.resolve(args[0]!);
   // The project: --project, else the folder above exports/ when the report lies in one.
   const guess = path.basename(path.dirname(file)) === 'exports' ? path.dirname(path.dirname(file)) : null;
-  const dir = v.project ?? (guess && existsSync(path.join(guess, 'kensa.db')) ? guess : null);
+  const dir = v.project ?? (guess && isProjectDir(guess) ? guess : null);
   const svc = dir ? ProjectService.open(dir) : null;
   try {
     const r = await verifyReportFile(file, svc?.db ?? null, svc?.dir ?? null);
@@ -641,11 +686,13 @@ export async function main(argv: string[]): Promise<number> {
         return await cmdAudit(args, v);
       case 'report':
         return await cmdReport(args, v);
+      case 'project':
+        return await cmdProject(args, v);
       // kensa serve: runs until Ctrl-C / SIGTERM (./serve.ts)
       case 'serve':
         return await cmdServe(args, v);
       default:
-        throw new UsageError(`unknown command "${cmd}" (fit, score, eval, compare, info, audit, report, backbone, serve)`);
+        throw new UsageError(`unknown command "${cmd}" (fit, score, eval, compare, info, audit, project, report, backbone, serve)`);
     }
   } catch (e) {
     if (e instanceof UsageError) {

@@ -11,7 +11,7 @@
  *   threshold   the digest of the threshold row (store rowDigest: canonical JSON, sha256)
  *   activation  the hash of the audit event that made a model version active (fit, refit,
  *               rollback or activate), whose payload names the version
- *   report      the sha256 of the report's data (services/report.ts reportDataHash)
+ *   report      the sha256 of the report's data (services/report-signing.ts reportDataHash)
  */
 import { KensaError } from '../shared/errors';
 import { rowDigest, type Account, type Db, type Meaning, type RecordKind, type Role } from '../store/index';

@@ -4,11 +4,11 @@
  * version (and its review band), and the reviewed parts with their verdicts, which the
  * export's parity check re-scores (a reviewed defect must not pass). Read-only.
  */
-import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { ParityPart } from '../engine/export/parity';
 import { currentVerdicts, getImage } from '../store/index';
-import { DB_FILE, ProjectService } from './project-service';
+import { ProjectService } from './project-service';
+import { isProjectDir } from './stations/shared-project';
 
 export interface ProjectExportContext {
   dir: string;
@@ -27,7 +27,7 @@ export function projectOfModel(modelFile: string): { dir: string; version: numbe
   const models = path.dirname(abs);
   if (!m || path.basename(models) !== 'models') return null;
   const dir = path.dirname(models);
-  return existsSync(path.join(dir, DB_FILE)) ? { dir, version: Number(m[1]) } : null;
+  return isProjectDir(dir) ? { dir, version: Number(m[1]) } : null;
 }
 
 export function projectExportContext(modelFile: string): ProjectExportContext | null {

@@ -25,6 +25,7 @@ import { backupDb, beginModel, currentVerdicts, failModel, getActiveModel, getIm
 import { rasterize, validateRegions } from './regions';
 import { expectedMissLoo, zeroMissThreshold, type ExpectedMiss } from './threshold';
 import { DB_FILE, type Engine, type ProjectService } from './project-service';
+import { withStationLock } from './stations/locks';
 import path from 'node:path';
 
 const FOLDS = 3;
@@ -40,6 +41,11 @@ function reviewedParts(svc: ProjectService): (ReviewedPart & { verdictId: number
 
 /** Trains a learning step on top of the active model; the new version waits for acceptance. */
 export async function learn(svc: ProjectService, engine: Engine, actor: string, handlers: JobHandlers = {}): Promise<ModelRecord> {
+  const v = getActiveModel(svc.db)?.version;
+  return withStationLock(svc.db, 'refit', { station: svc.station, reviewer: actor }, `learning step on v${v ?? '?'}`, () => learnUnderLock(svc, engine, actor, handlers));
+}
+
+async function learnUnderLock(svc: ProjectService, engine: Engine, actor: string, handlers: JobHandlers): Promise<ModelRecord> {
   const parent = getActiveModel(svc.db);
   if (!parent) throw new KensaError('NOT_FOUND', 'no active model to learn on: fit one first');
   const verdicts = [...currentVerdicts(svc.db).values()];

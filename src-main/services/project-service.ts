@@ -19,6 +19,8 @@ import sharp from 'sharp';
 import { KensaError, isKensaError } from '../shared/errors';
 import { KENSA_VERSION } from '../shared/version';
 import { rasterize, toCoco, validateRegions } from './regions';
+import { withStationLock, withStationLockSync } from './stations/locks';
+import { defaultStationName, readSharedProject, writeSharedProject } from './stations/shared-project';
 import { loadBackbone } from '../engine/backbone/backbone';
 import { listImages as listImageFiles, loadImageFromBuffer, readImageFile } from '../engine/imaging/load';
 import { loadModel } from '../engine/model-file';
@@ -40,6 +42,9 @@ import {
   completeModel,
   countImages,
   currentThreshold,
+  writeTx,
+  projectFiles,
+  isPgLocator,
   currentVerdict,
   currentVerdicts,
   failModel,
@@ -53,6 +58,7 @@ import {
   listImages,
   listModels,
   openProjectDb,
+  changeStamp,
   type OpenOptions,
   putScores,
   queueAll,
@@ -175,20 +181,35 @@ export async function* inOrder<T, R>(items: readonly T[], ahead: number, fn: (it
 export class ProjectService {
   /** The queue and image counts and the pending refit list, kept between writes (see figuresNow). */
   private figures: Figures | null = null;
-  private stampStmt: { get(): unknown } | null = null;
+
+  /** This station's name on claims and locks (services/stations). */
+  station: string = defaultStationName();
 
   private constructor(
     readonly dir: string,
     readonly db: Db,
   ) {}
 
-  /** Creates the project folder and database (or opens an existing one with that name). */
-  static async create(dir: string, name: string, actor: string, dbOptions: OpenOptions = {}): Promise<ProjectService> {
+  /**
+   * Creates the project folder and database (or opens an existing one with that name).
+   * `store`: a postgres:// URL makes it a shared project (several stations): the records go
+   * to that PostgreSQL schema and the folder gets kensa-project.json instead of kensa.db
+   * (see stations/shared-project.ts); the folder must then be one every station can mount.
+   */
+  static async create(dir: string, name: string, actor: string, dbOptions: OpenOptions = {}, store?: string): Promise<ProjectService> {
     const abs = path.resolve(dir);
     await mkdir(abs, { recursive: true });
-    const db = openProjectDb(path.join(abs, DB_FILE), dbOptions);
+    if (store !== undefined && !isPgLocator(store)) throw new KensaError('INVALID_ARGUMENT', `a shared project's store must be a postgres:// URL, got ${store}`);
+    if (store !== undefined && existsSync(path.join(abs, DB_FILE))) throw new KensaError('CONFLICT', `${abs} already holds a one-station project (${DB_FILE})`);
+    const existing = readSharedProject(abs);
+    const db = openProjectDb(existing?.store ?? store ?? path.join(abs, DB_FILE), dbOptions);
     try {
       initProject(db, name, actor);
+      if (store !== undefined && !existing) {
+        const files = projectFiles(db);
+        await writeSharedProject(abs, { store, folderUid: files.folderUid, name });
+      }
+      if (existing) checkFolder(db, abs, existing.folderUid);
     } catch (e) {
       closeProjectDb(db);
       throw e;
@@ -199,11 +220,26 @@ export class ProjectService {
   /** `dbOptions`: e.g. the Electron build of better-sqlite3 (`nativeBinding`), from the app layer. */
   static open(dir: string, dbOptions: OpenOptions = {}): ProjectService {
     const abs = path.resolve(dir);
+    const shared = readSharedProject(abs);
     const file = path.join(abs, DB_FILE);
-    if (!existsSync(file)) throw new KensaError('NOT_FOUND', `${abs} is not a Kensa project (no ${DB_FILE})`, { file: abs });
-    const db = openProjectDb(file, dbOptions);
-    requireProject(db);
+    if (!shared && !existsSync(file)) throw new KensaError('NOT_FOUND', `${abs} is not a Kensa project (no ${DB_FILE})`, { file: abs });
+    const db = openProjectDb(shared ? shared.store : file, dbOptions);
+    try {
+      requireProject(db);
+      if (shared) checkFolder(db, abs, shared.folderUid);
+    } catch (e) {
+      closeProjectDb(db);
+      throw e;
+    }
     return new ProjectService(abs, db);
+  }
+
+  /** Where the store is: 'sqlite' (kensa.db here) or 'postgres' (a shared project), with a label for people. */
+  storeInfo(): { engine: 'sqlite' | 'postgres'; label: string; files: 'project-folder' | 'shared-folder' } {
+    const shared = readSharedProject(this.dir);
+    return shared
+      ? { engine: 'postgres', label: shared.store, files: projectFiles(this.db).location }
+      : { engine: 'sqlite', label: path.join(this.dir, DB_FILE), files: projectFiles(this.db).location };
   }
 
   close(): void {
@@ -290,7 +326,12 @@ export class ProjectService {
   }
 
   /** Fits a model on every 'train' image; the new version becomes active when complete. */
+  /** Fits a new version, under the project's 'refit' lock (one model change at a time across stations). */
   async fit(engine: Engine, req: FitRequest, actor: string, handlers: JobHandlers = {}): Promise<ModelRecord> {
+    return withStationLock(this.db, 'refit', { station: this.station, reviewer: actor }, `fit (${req.detector ?? 'patchcore'})`, () => this.fitUnderLock(engine, req, actor, handlers));
+  }
+
+  private async fitUnderLock(engine: Engine, req: FitRequest, actor: string, handlers: JobHandlers): Promise<ModelRecord> {
     const train = listImages(this.db, { role: 'train' });
     if (train.length === 0) throw new KensaError('NO_IMAGES', 'no training images imported: import good parts as training images first');
     const detector = getDetector(req.detector ?? 'patchcore');
@@ -434,8 +475,36 @@ export class ProjectService {
     return currentThreshold(this.db, v) ?? currentThreshold(this.db, null);
   }
 
-  setThreshold(value: number, reason: string, actor: string, extra: { margin?: number; marginKind?: 'absolute' | 'spread'; reviewUpper?: number } = {}): Threshold {
-    return setThreshold(this.db, { modelVersion: getActiveModel(this.db)?.version ?? null, value, setBy: actor, reason, ...extra });
+  /**
+   * Sets the threshold in force, under the project's 'threshold' lock. `basedOn` (the id of
+   * the threshold the person tuned against; null: none was in force) refuses the change with
+   * CONFLICT when another station set a threshold in the meantime, naming who and what, so
+   * that nobody overwrites a change they never saw.
+   */
+  setThreshold(
+    value: number,
+    reason: string,
+    actor: string,
+    extra: { margin?: number; marginKind?: 'absolute' | 'spread'; reviewUpper?: number } = {},
+    basedOn?: number | null,
+  ): Threshold {
+    return withStationLockSync(this.db, 'threshold', { station: this.station, reviewer: actor }, 'threshold change', () =>
+      writeTx(this.db, () => {
+        const version = getActiveModel(this.db)?.version ?? null;
+        if (basedOn !== undefined) {
+          const now = this.threshold(version);
+          if ((now?.id ?? null) !== basedOn) {
+            throw new KensaError(
+              'CONFLICT',
+              now
+                ? `${now.setBy} set the threshold to ${now.value} at ${now.createdAt} while you were tuning ("${now.reason}"): look at it before changing it again`
+                : 'the threshold you tuned against has been replaced: look at the one in force before changing it',
+            );
+          }
+        }
+        return setThreshold(this.db, { modelVersion: version, value, setBy: actor, reason, ...extra });
+      }),
+    );
   }
 
   /** What orders and flags the queue: the active model's scores and the threshold in force. */
@@ -465,11 +534,9 @@ export class ProjectService {
     return { ...this.figuresNow().queue };
   }
 
-  /** Every connection's writes as one value: total_changes() counts this connection's, data_version moves with any other's commits. */
+  /** Every connection's writes as one value (any process, any station): see store changeStamp. */
   private writeStamp(): string {
-    this.stampStmt ??= this.db.prepare('SELECT total_changes() AS c, data_version AS d FROM pragma_data_version');
-    const r = this.stampStmt.get() as { c: number; d: number };
-    return `${r.c}:${r.d}`;
+    return changeStamp(this.db);
   }
 
   /**
@@ -583,6 +650,11 @@ export class ProjectService {
    */
   async refit(engine: Engine, actor: string, handlers: JobHandlers = {}): Promise<RefitResult> {
     const parent = getActiveModel(this.db);
+    return withStationLock(this.db, 'refit', { station: this.station, reviewer: actor }, `refit of v${parent?.version ?? '?'}`, () => this.refitUnderLock(engine, actor, handlers));
+  }
+
+  private async refitUnderLock(engine: Engine, actor: string, handlers: JobHandlers): Promise<RefitResult> {
+    const parent = getActiveModel(this.db);
     if (!parent) throw new KensaError('NOT_FOUND', 'no active model to refit');
     const detector = getDetector(parent.detector);
     if (!detector.canRefit) {
@@ -677,4 +749,16 @@ export class ProjectService {
 /** The top of the stored map scale for a model: twice its heatmap colour scale's hot end. */
 export function mapScaleMax(colourHigh: number): number {
   return Math.max(1e-6, 2 * colourHigh);
+}
+
+/** A shared project's folder must be the one its database was made with (folder_uid). */
+function checkFolder(db: Db, dir: string, folderUid: string): void {
+  const files = projectFiles(db);
+  if (files.location !== 'shared-folder' || files.folderUid !== folderUid) {
+    throw new KensaError(
+      'CONFLICT',
+      `${dir} does not belong to this project's database: its kensa-project.json names folder ${folderUid.slice(0, 8)}…, the database records ${files.location} ${files.folderUid.slice(0, 8)}…`,
+      { file: dir },
+    );
+  }
 }

@@ -18,7 +18,7 @@ import { stat, unlink } from 'node:fs/promises';
 import { encodeMapPreview, readMapPng } from '../engine/imaging/mapfile';
 import { writeFileAtomic } from '../engine/model-file';
 import type { RetentionSettings } from '../shared/line';
-import { readTx, type Db } from '../store/index';
+import { databaseBytes, readTx, type Db } from '../store/index';
 import { mapScaleMax, type ProjectService } from './project-service';
 
 export interface StorageClass {
@@ -100,7 +100,7 @@ export async function storageUsage(p: ProjectService, now = Date.now()): Promise
     const none = db.prepare(`SELECT count(*) FROM scores s WHERE s.map_kept = 'none'`).pluck().get() as number;
     const avg = (kept: string): number | null => db.prepare(`SELECT avg(map_bytes) FROM scores WHERE map_kept = ? AND map_bytes IS NOT NULL`).pluck().get(kept) as number | null;
     const images = db.prepare(`SELECT count(*) AS parts, coalesce(sum(bytes), 0) AS bytes FROM images`).get() as StorageClass;
-    const dbBytes = (db.prepare('SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()').pluck().get() as number) ?? 0;
+    const dbBytes = databaseBytes(db);
     return {
       maps: { flagged, reviewed, passed: { full: passedFull, preview: passedPreview, none: { parts: none } } },
       bytesPerMap: { full: round(avg('full')), preview: round(avg('preview')) },

@@ -76,6 +76,7 @@ export function validateArgs<M extends ApiMethod>(method: M, raw: unknown): Args
     case 'jobs.learn':
     case 'models.compare':
     case 'models.propose':
+    case 'stations.status':
       only(m, o, []);
       return {} as ArgsOf<M>;
     case 'app.setReviewer':
@@ -94,9 +95,12 @@ export function validateArgs<M extends ApiMethod>(method: M, raw: unknown): Args
     case 'app.showInFolder':
       only(m, o, ['path']);
       return { path: str(m, o, 'path', { max: 4096 })! } as ArgsOf<M>;
-    case 'projects.create':
-      only(m, o, ['dir', 'name']);
-      return { dir: str(m, o, 'dir')!, name: str(m, o, 'name', { max: 200 })!.trim() } as ArgsOf<M>;
+    case 'projects.create': {
+      only(m, o, ['dir', 'name', 'store']);
+      const store = o.store === undefined ? undefined : str(m, o, 'store', { max: 2000 })!.trim();
+      if (store !== undefined && !/^postgres(ql)?:\/\//i.test(store)) fail(m, '"store" must be a postgres:// URL (leave it out for a one-station project)');
+      return { dir: str(m, o, 'dir')!, name: str(m, o, 'name', { max: 200 })!.trim(), ...(store !== undefined ? { store } : {}) } as ArgsOf<M>;
+    }
     case 'projects.open':
       only(m, o, ['dir']);
       return { dir: str(m, o, 'dir')! } as ArgsOf<M>;
@@ -138,6 +142,8 @@ export function validateArgs<M extends ApiMethod>(method: M, raw: unknown): Args
     case 'images.thumbnail':
     case 'review.part':
     case 'review.undo':
+    case 'review.claim':
+    case 'review.release':
       only(m, o, ['imageId']);
       return { imageId: int(m, o, 'imageId', 1, IMAGE_ID)! } as ArgsOf<M>;
     case 'jobs.fit': {
@@ -279,14 +285,15 @@ export function validateArgs<M extends ApiMethod>(method: M, raw: unknown): Args
       return { retention } as ArgsOf<M>;
     }
     case 'threshold.set': {
-      only(m, o, ['value', 'reason', 'margin', 'marginKind', 'reviewUpper']);
+      only(m, o, ['value', 'reason', 'margin', 'marginKind', 'reviewUpper', 'basedOn']);
+      const basedOn = o.basedOn === undefined ? undefined : o.basedOn === null ? null : int(m, o, 'basedOn', 1, Number.MAX_SAFE_INTEGER)!;
       const value = num(m, o, 'value', -1e9, 1e9)!;
       const margin = o.margin === null ? null : (num(m, o, 'margin', 0, 1e9, true) ?? null);
       const marginKind = o.marginKind === null ? null : (oneOf(m, o, 'marginKind', ['absolute', 'spread'] as const, true) ?? null);
       if ((margin === null) !== (marginKind === null)) fail(m, '"margin" and "marginKind" go together');
       const reviewUpper = o.reviewUpper === null ? null : (num(m, o, 'reviewUpper', -1e9, 1e9, true) ?? null);
       if (reviewUpper !== null && reviewUpper <= value) fail(m, '"reviewUpper" (reject threshold) must be above "value"');
-      return { value, reason: str(m, o, 'reason', { max: 2000 })!.trim(), margin, marginKind, reviewUpper } as ArgsOf<M>;
+      return { value, reason: str(m, o, 'reason', { max: 2000 })!.trim(), margin, marginKind, reviewUpper, ...(basedOn !== undefined ? { basedOn } : {}) } as ArgsOf<M>;
     }
     case 'threshold.stats': {
       only(m, o, ['threshold', 'margin', 'reject', 'log', 'bins']);

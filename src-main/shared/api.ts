@@ -333,6 +333,51 @@ export interface QueueEntry {
   verdict: VerdictValue | null;
   defectType: string | null;
   reviewer: string | null;
+  /** Another station's live claim on this part (who is reviewing it now), if any. */
+  claim?: ClaimInfo | null;
+}
+
+/** A part being reviewed at a station (several stations on one project). */
+export interface ClaimInfo {
+  imageId: number;
+  station: string;
+  reviewer: string;
+  /** Epoch ms, on the database's clock. */
+  expiresAt: number;
+  /** True when this station holds it. */
+  mine: boolean;
+}
+
+/** A project-wide change running at some station (a refit, a threshold change). */
+export interface StationLockInfo {
+  name: 'refit' | 'threshold';
+  station: string;
+  holder: string;
+  purpose: string;
+  acquiredAt: number;
+  expiresAt: number;
+}
+
+/** Where the project is stored and who else works on it. */
+export interface StationsInfo {
+  /** This station's name (on its claims and locks). */
+  station: string;
+  store: { engine: 'sqlite' | 'postgres'; label: string; files: 'project-folder' | 'shared-folder' };
+  /** How this station hears of the others' changes: 'notify' (PostgreSQL LISTEN) or 'poll'. */
+  feed: 'notify' | 'poll';
+  claims: ClaimInfo[];
+  locks: StationLockInfo[];
+}
+
+/** A change another station (or this one) made, as the change feed reports it. */
+export interface StationChange {
+  t: string;
+  op?: 'insert' | 'update' | 'delete';
+  ms?: number;
+  image_id?: number;
+  station?: string;
+  reviewer?: string;
+  [key: string]: unknown;
 }
 
 export interface VerdictRecord {
@@ -400,7 +445,11 @@ export type JobEvent =
   | { type: 'done'; jobId: string; kind: JobKind; summary: string; dropped?: number; /** learn: the new version awaiting acceptance */ version?: number }
   | { type: 'failed'; jobId: string; kind: JobKind; error: ApiError };
 
-export type KensaEvent = { topic: 'job'; event: JobEvent } | { topic: 'project'; state: ProjectState | null };
+export type KensaEvent =
+  | { topic: 'job'; event: JobEvent }
+  | { topic: 'project'; state: ProjectState | null }
+  /** Another station (or a CLI on the same project) changed something: refresh what shows it. */
+  | { topic: 'station'; change: StationChange };
 
 export interface ApiError {
   code: KensaErrorCode | 'INTERNAL';
@@ -482,7 +531,8 @@ export interface ApiMethods {
    */
   'app.downloadBackbone': { args: { id?: string }; result: AppInfo };
 
-  'projects.create': { args: { dir: string; name: string }; result: ProjectState };
+  /** `store`: a postgres:// URL makes a shared project (several stations); default: kensa.db in the folder. */
+  'projects.create': { args: { dir: string; name: string; store?: string }; result: ProjectState };
   'projects.open': { args: { dir: string }; result: ProjectState };
   /** Generates the sample project (synthetic parts with synthetic defects) and opens it. */
   'projects.createDemo': { args: { dir?: string }; result: ProjectState };
@@ -520,9 +570,15 @@ export interface ApiMethods {
     result: QueueEntry;
   };
   'review.undo': { args: { imageId: number }; result: QueueEntry };
+  /** Claims a part for this station while it is open (renew by calling again); `claimed` false: another station has it. */
+  'review.claim': { args: { imageId: number }; result: { claimed: boolean; claim: ClaimInfo } };
+  'review.release': { args: { imageId: number }; result: null };
+  /** This station, the store, the live claims and the project-wide changes running. */
+  'stations.status': { args: Record<string, never>; result: StationsInfo };
 
   'threshold.set': {
-    args: { value: number; reason: string; margin?: number | null; marginKind?: 'absolute' | 'spread' | null; reviewUpper?: number | null };
+    /** `basedOn`: the id of the threshold tuned against (null: none); refused with CONFLICT if another station changed it since. */
+    args: { value: number; reason: string; margin?: number | null; marginKind?: 'absolute' | 'spread' | null; reviewUpper?: number | null; basedOn?: number | null };
     result: ProjectState;
   };
   /** Tuning figures at a candidate threshold (default: the one in force); nothing is saved. */
@@ -618,6 +674,9 @@ export const API_METHODS = [
   'review.part',
   'review.verdict',
   'review.undo',
+  'review.claim',
+  'review.release',
+  'stations.status',
   'threshold.set',
   'threshold.stats',
   'report.export',

@@ -41,6 +41,8 @@ export type KensaErrorCode =
   | 'STORE_VERSION'
   | 'STORE_CORRUPT'
   | 'STORE_BUSY'
+  /** A shared project's database server (PostgreSQL) cannot be reached or refused the login. */
+  | 'STORE_UNAVAILABLE'
   /** better-sqlite3's native build does not fit this runtime (Electron without its own build). */
   | 'STORE_NATIVE'
   | 'NOT_FOUND'

@@ -28,6 +28,7 @@
  * and a missing payload field matches a NULL column (a migration that backfills a non-NULL
  * value must say how verification treats older rows).
  */
+import { dialectOf, schemaTables, schemaTriggers } from './dialect';
 import { KensaError } from '../shared/errors';
 import { invalid, nowIso, text } from './checks';
 import { cached, readTx, type Db } from './db';
@@ -290,7 +291,7 @@ export function verifyAudit(db: Db): AuditVerification {
     crossCheck(db, 'verdict', 'SELECT * FROM verdicts ORDER BY id', 'id', verdictEvents, () => true, problems);
     crossCheck(db, 'threshold', 'SELECT * FROM thresholds ORDER BY id', 'id', thresholdEvents, () => true, problems);
     crossCheck(db, 'model', 'SELECT * FROM models ORDER BY version', 'version', modelEvents, (row) => row.status === 'ready', problems);
-    const tables = new Set(db.prepare(`SELECT name FROM sqlite_schema WHERE type = 'table'`).pluck().all() as string[]);
+    const tables = schemaTables(db);
     if (tables.has('signatures')) {
       // migration 6 and later
       crossCheck(db, 'signature', 'SELECT * FROM signatures ORDER BY id', 'id', signatureEvents, () => true, problems);
@@ -298,11 +299,21 @@ export function verifyAudit(db: Db): AuditVerification {
       checkSignatures(db, accountKeys, problems);
     }
     project.check(db, problems);
-    const triggers = new Set(db.prepare(`SELECT name FROM sqlite_schema WHERE type = 'trigger'`).pluck().all() as string[]);
+    const triggers = schemaTriggers(db);
     for (const t of GUARD_TRIGGERS) {
       const table = GUARD_TABLE[t];
       if (table !== undefined && !tables.has(table)) continue; // a table a later migration adds
       if (!triggers.has(t)) problems.push({ seq: null, reason: `the guard trigger ${t} was dropped: the database was edited outside Kensa` });
+    }
+    if (dialectOf(db) === 'postgres') {
+      // PostgreSQL: each `<table>_no_delete` guard has a `<table>_no_truncate` statement trigger
+      // beside it (TRUNCATE skips row triggers), checked the same way.
+      for (const t of GUARD_TRIGGERS) {
+        if (!t.endsWith('_no_delete')) continue;
+        const table = t.slice(0, -'_no_delete'.length);
+        const guard = `${table}_no_truncate`;
+        if (tables.has(table) && !triggers.has(guard)) problems.push({ seq: null, reason: `the guard trigger ${guard} was dropped: the database was edited outside Kensa` });
+      }
     }
 
     problems.sort((a, b) => (a.seq === null ? (b.seq === null ? 0 : 1) : b.seq === null ? -1 : a.seq - b.seq)); // stable: same seq keeps order

@@ -8,6 +8,7 @@
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { Db } from './db';
+import { asPg } from './dialect';
 
 export const KEEP_BACKUPS = 10;
 
@@ -15,8 +16,15 @@ export function backupsDir(dbFile: string): string {
   return path.join(path.dirname(path.resolve(dbFile)), 'backups');
 }
 
-/** Writes a snapshot `kensa-<time>-<why>.db` next to the database and rotates old ones. */
-export function backupDb(db: Db, dbFile: string, why: string): string {
+/**
+ * Writes a snapshot `kensa-<time>-<why>.db` next to the database and rotates old ones.
+ * A PostgreSQL project is backed up by the server's own tools (pg_dump, base backups with
+ * WAL archiving), which a station cannot do for it: there this returns null and writes
+ * nothing. (What the copy guards against here, a crash half way through a refit, cannot
+ * happen there either: the refit's rows commit in one transaction.)
+ */
+export function backupDb(db: Db, dbFile: string, why: string): string | null {
+  if (asPg(db)) return null;
   const dir = backupsDir(dbFile);
   mkdirSync(dir, { recursive: true });
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');

@@ -21,7 +21,10 @@ import Database from 'better-sqlite3';
 import { backupDb, backupsDir, listBackups } from './backup';
 import { KensaError } from '../shared/errors';
 import { KENSA_APPLICATION_ID } from './migrations/0001-initial';
-import { LATEST_VERSION, runMigrations, userVersion } from './migrations/index';
+import { LATEST_VERSION, pgMeta, runMigrations, userVersion } from './migrations/index';
+import { asPg } from './dialect';
+import { PgDb, PgStoreError, isPgLocator, parsePgLocator, redactLocator } from './pg/pg-db';
+import { quoteIdent } from './pg/sync-client';
 
 export type Db = Database.Database;
 
@@ -39,8 +42,13 @@ export interface OpenOptions {
 
 export const BUSY_TIMEOUT_MS = 5000;
 
-/** Opens (creating if needed, unless read-only) a project database and brings its schema up to date. */
+/**
+ * Opens (creating if needed, unless read-only) a project database and brings its schema up
+ * to date. `file` is an SQLite file, or a PostgreSQL locator
+ * (`postgres://user@host:port/database?schema=name`, see openPgProjectDb).
+ */
 export function openProjectDb(file: string, opts: OpenOptions = {}): Db {
+  if (isPgLocator(file)) return openPgProjectDb(file, opts);
   const readonly = opts.readonly === true;
   if (readonly && !existsSync(file)) throw new KensaError('NOT_FOUND', `project database not found: ${file}`, { file });
   let db: Db;
@@ -94,6 +102,46 @@ export function openProjectDb(file: string, opts: OpenOptions = {}): Db {
   }
 }
 
+/**
+ * A project in PostgreSQL: the schema named in the locator holds exactly the tables an SQLite
+ * project file holds (same migrations, same guards, same audit chain). A new schema is
+ * created and migrated; a schema that holds other tables is refused; one written by a newer
+ * Kensa is refused. The returned connection has better-sqlite3's surface (see pg/pg-db.ts),
+ * typed as Db so that every repository takes it.
+ */
+export function openPgProjectDb(locator: string, opts: OpenOptions = {}): Db {
+  const readonly = opts.readonly === true;
+  const cfg = parsePgLocator(locator, BUSY_TIMEOUT_MS, readonly);
+  const db = new PgDb(cfg);
+  try {
+    // One snapshot for both reads: another station may be migrating this schema right now, and
+    // its first migration committing between them would make a new project look foreign.
+    const { meta, others } = db.transaction(() => ({
+      meta: pgMeta(db),
+      others: db.query(`SELECT count(*) FROM pg_tables WHERE schemaname = $1`, [cfg.schema]).rows[0][0] as number,
+    })).deferred();
+    if (!meta.exists) {
+      if (readonly) throw new KensaError('NOT_FOUND', `no Kensa project in schema "${cfg.schema}" of ${cfg.label}`, { file: cfg.label });
+      if (others > 0) throw new KensaError('INVALID_ARGUMENT', `schema "${cfg.schema}" of ${cfg.label} holds tables but is not a Kensa project`, { file: cfg.label });
+      db.transaction(() => db.exec(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(cfg.schema)}`)).immediate();
+    } else if (meta.appId !== 'KENS') {
+      throw new KensaError('INVALID_ARGUMENT', `schema "${cfg.schema}" of ${cfg.label} is not a Kensa project`, { file: cfg.label });
+    }
+    const version = meta.version;
+    if (version > LATEST_VERSION) {
+      throw new KensaError('STORE_VERSION', `${cfg.label} was written by a newer Kensa (schema version ${version}; this Kensa knows up to ${LATEST_VERSION}): update Kensa to open it`, { file: cfg.label });
+    }
+    if (version < LATEST_VERSION) {
+      if (readonly) throw new KensaError('STORE_VERSION', `${cfg.label} has schema version ${version} and needs upgrading to ${LATEST_VERSION}: open it once without read-only`, { file: cfg.label });
+      runMigrations(db as unknown as Db);
+    }
+    return db as unknown as Db;
+  } catch (e) {
+    db.close();
+    throw toStoreError(e, cfg.label);
+  }
+}
+
 /** The error a native module built for another runtime's ABI (Node vs Electron) throws on load. */
 function isAbiMismatch(e: unknown): boolean {
   const code = (e as { code?: unknown } | null)?.code;
@@ -104,6 +152,28 @@ function isAbiMismatch(e: unknown): boolean {
 
 export function closeProjectDb(db: Db): void {
   if (db.open) db.close();
+}
+
+/** The database's size on disk: SQLite's file pages; PostgreSQL: the project schema's tables and indexes. */
+export function databaseBytes(db: Db): number {
+  const pg = asPg(db);
+  if (pg) {
+    return Number(pg.query(`SELECT coalesce(sum(pg_total_relation_size(format('%I.%I', schemaname, tablename))), 0) FROM pg_tables WHERE schemaname = $1`, [pg.schema]).rows[0][0]);
+  }
+  return (db.prepare('SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()').pluck().get() as number) ?? 0;
+}
+
+/**
+ * A value that changes whenever any connection (this one, another process, another station)
+ * has committed a write since it was last read, read inside the caller's snapshot.
+ * SQLite: this connection's total_changes() and the file's data_version. PostgreSQL: the
+ * snapshot's xmax (the next transaction id: it moves with every committed write on the
+ * server; a false "changed" costs one re-read, a missed change cannot happen).
+ */
+export function changeStamp(db: Db): string {
+  if (asPg(db)) return String(cached(db, 'SELECT pg_snapshot_xmax(pg_current_snapshot())::text').pluck().get());
+  const r = cached(db, 'SELECT total_changes() AS c, data_version AS d FROM pragma_data_version').get() as { c: number; d: number };
+  return `${r.c}:${r.d}`;
 }
 
 /**
@@ -140,6 +210,7 @@ export function readTx<T>(db: Db, fn: () => T): T {
 
 /** A thrown SQLite error → the KensaError a caller can branch on; anything else is returned as is. */
 export function toStoreError(e: unknown, file?: string): unknown {
+  if (e instanceof PgStoreError) return pgToStoreError(e, file);
   if (e instanceof KensaError || !(e instanceof Database.SqliteError)) return e;
   const code = e.code;
   const where = file === undefined ? '' : ` (${file})`;
@@ -156,6 +227,24 @@ export function toStoreError(e: unknown, file?: string): unknown {
   if (code === 'SQLITE_CONSTRAINT_CHECK' || code === 'SQLITE_CONSTRAINT_NOTNULL') return new KensaError('INVALID_ARGUMENT', `${e.message}${where}`, opts);
   if (code.startsWith('SQLITE_CONSTRAINT')) return new KensaError('CONFLICT', `${e.message}${where}`, opts);
   return e;
+}
+
+/** PostgreSQL's SQLSTATE classes → the same KensaError codes SQLite's errors map to. */
+function pgToStoreError(e: PgStoreError, file?: string): KensaError {
+  const where = file === undefined ? '' : ` (${redactLocator(file)})`;
+  const opts = { file, cause: e };
+  const c = e.code;
+  if (e.connection) return new KensaError('STORE_UNAVAILABLE', `the project database server cannot be reached${where}: ${e.message}`, opts);
+  if (c === '55P03' || c === '40P01' || c === '40001' || c === '57014') {
+    return new KensaError('STORE_BUSY', `the project database is busy: another station or command holds the project's write lock${where}`, opts);
+  }
+  if (c === '23503') return new KensaError('NOT_FOUND', `a referenced row does not exist${where}`, opts);
+  if (c === '23514' || c === '23502' || c.startsWith('22')) return new KensaError('INVALID_ARGUMENT', `${e.message}${where}`, opts);
+  if (c.startsWith('23')) return new KensaError('CONFLICT', `${e.message}${where}`, opts);
+  if (c === '25006') return new KensaError('INVALID_ARGUMENT', `the project database is read-only${where}: ${e.message}`, opts);
+  if (c === '28P01' || c === '28000') return new KensaError('STORE_UNAVAILABLE', `the project database refused the login${where}: ${e.message}`, opts);
+  if (c === '3D000') return new KensaError('NOT_FOUND', `the project database does not exist${where}: ${e.message}`, opts);
+  return new KensaError('STORE_CORRUPT', `the project database failed a statement${where}: ${e.message} (SQLSTATE ${c || 'none'})`, opts);
 }
 
 /** How to recover a damaged database: the newest backup copy, when there is one. */

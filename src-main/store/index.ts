@@ -3,7 +3,9 @@
  * migrations, the audit hash chain and the repositories (plain functions taking the Db).
  * Services import from here, not from the individual files.
  */
-export { openProjectDb, closeProjectDb, writeTx, readTx, toStoreError, BUSY_TIMEOUT_MS, type Db, type OpenOptions } from './db';
+export { openProjectDb, closeProjectDb, writeTx, readTx, toStoreError, changeStamp, databaseBytes, BUSY_TIMEOUT_MS, type Db, type OpenOptions } from './db';
+export { dialectOf, asPg, type Dialect } from './dialect';
+export { isPgLocator, redactLocator } from './pg/pg-db';
 export { MIGRATIONS, LATEST_VERSION, runMigrations, userVersion, type Migration } from './migrations/index';
 export { canonicalJson, sha256Hex, type JsonValue } from './json';
 export { backupDb, listBackups, backupsDir, KEEP_BACKUPS } from './backup';
@@ -159,3 +161,24 @@ export {
   type SignRequest,
   type Confirmation,
 } from './signatures';
+export {
+  claimPart,
+  claimNext,
+  releaseClaim,
+  releaseStationClaims,
+  liveClaims,
+  acquireLock,
+  renewLock,
+  releaseLock,
+  currentLock,
+  projectFiles,
+  dbNowMs,
+  CLAIM_TTL_MS,
+  LOCK_TTL_MS,
+  LOCK_NAMES,
+  type Station,
+  type Claim,
+  type LockName,
+  type StationLock,
+  type ProjectFiles,
+} from './stations';

@@ -79,8 +79,10 @@ export function commitLineResult(db: Db, r: LineResultInput): number | null {
     if (part.scored_at !== null) return null;
     cached(
       db,
-      `INSERT OR REPLACE INTO scores (image_id, model_version, score, max_patch_score, map_file, scored_at, map_bytes, map_kept)
-       VALUES (@imageId, @m, @score, @maxPatch, @mapFile, @at, @mapBytes, 'full')`,
+      `INSERT INTO scores (image_id, model_version, score, max_patch_score, map_file, scored_at, map_bytes, map_kept)
+       VALUES (@imageId, @m, @score, @maxPatch, @mapFile, @at, @mapBytes, 'full')
+       ON CONFLICT (image_id, model_version) DO UPDATE SET score = excluded.score, max_patch_score = excluded.max_patch_score,
+         map_file = excluded.map_file, scored_at = excluded.scored_at, map_bytes = excluded.map_bytes, map_kept = excluded.map_kept`,
     ).run({
       imageId,
       m: integer(r.modelVersion, 'modelVersion', 1),
@@ -207,7 +209,7 @@ export function advanceSinkCursor(db: Db, sink: SinkName, seq: number): void {
     cached(
       db,
       `INSERT INTO line_cursors (sink, seq, updated_at) VALUES (@sink, @seq, @at)
-       ON CONFLICT (sink) DO UPDATE SET seq = max(seq, excluded.seq), updated_at = excluded.updated_at`,
+       ON CONFLICT (sink) DO UPDATE SET seq = CASE WHEN excluded.seq > line_cursors.seq THEN excluded.seq ELSE line_cursors.seq END, updated_at = excluded.updated_at`,
     ).run({ sink, seq: integer(seq, 'seq', 0), at: nowIso() });
   });
 }

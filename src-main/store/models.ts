@@ -151,11 +151,11 @@ export function beginModel(db: Db, m: NewModel, actor: string): ModelRecord {
       }
     }
     if (verdictIds.length > 0) {
-      const known = db.prepare('SELECT count(*) FROM verdicts WHERE id IN (SELECT value FROM json_each(?))').pluck().get(JSON.stringify(verdictIds)) as number;
+      const known = countExisting(db, 'verdicts', 'id', verdictIds);
       if (known !== verdictIds.length) throw new KensaError('NOT_FOUND', `${verdictIds.length - known} of the verdicts learned from do not exist`);
     }
     if (added.length > 0) {
-      const known = db.prepare('SELECT count(*) FROM images WHERE id IN (SELECT value FROM json_each(?))').pluck().get(JSON.stringify(added)) as number;
+      const known = countExisting(db, 'images', 'id', added);
       if (known !== added.length) throw new KensaError('NOT_FOUND', `${added.length - known} of the added images do not exist`);
     }
     const row = db
@@ -279,4 +279,15 @@ function requireBuilding(db: Db, version: number): ModelRow {
   if (!row) throw new KensaError('NOT_FOUND', `model version ${version} does not exist`);
   if (row.status !== 'building') throw new KensaError('CONFLICT', `model version ${version} is already ${row.status}`);
   return row;
+}
+
+/** How many of `ids` (distinct) exist as `table.col`, in chunks of bound parameters (both engines). */
+function countExisting(db: Db, table: 'verdicts' | 'images', col: 'id', ids: readonly number[]): number {
+  const distinct = [...new Set(ids)];
+  let n = 0;
+  for (let i = 0; i < distinct.length; i += 500) {
+    const chunk = distinct.slice(i, i + 500);
+    n += db.prepare(`SELECT count(*) FROM ${table} WHERE ${col} IN (${chunk.map(() => '?').join(', ')})`).pluck().get(...chunk) as number;
+  }
+  return n;
 }

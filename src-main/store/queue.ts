@@ -221,7 +221,7 @@ export function queueCounts(db: Db, scope: QueueScope): QueueCounts {
     const s = cached(db, 'SELECT count(*) AS n FROM scores WHERE model_version = @m').get({ m }) as { n: number };
     const ts = cached(
       db,
-      `SELECT count(*) AS n, coalesce(sum(@t IS NOT NULL AND s.score >= @t), 0) AS f
+      `SELECT count(*) AS n, coalesce(sum(CASE WHEN CAST(@t AS REAL) IS NOT NULL AND s.score >= @t THEN 1 ELSE 0 END), 0) AS f
        FROM images i CROSS JOIN scores s ON s.image_id = i.id AND s.model_version = @m WHERE i.role = 'train'`,
     ).get({ m, t }) as { n: number; f: number };
     scored = s.n - ts.n;
@@ -232,7 +232,7 @@ export function queueCounts(db: Db, scope: QueueScope): QueueCounts {
   }
   const v = cached(
     db,
-    `SELECT coalesce(sum(v.verdict = 'good'), 0) AS good, coalesce(sum(v.verdict = 'defect'), 0) AS defect
+    `SELECT coalesce(sum(CASE WHEN v.verdict = 'good' THEN 1 ELSE 0 END), 0) AS good, coalesce(sum(CASE WHEN v.verdict = 'defect' THEN 1 ELSE 0 END), 0) AS defect
      FROM (SELECT max(id) AS id FROM verdicts GROUP BY image_id) latest
      JOIN verdicts v ON v.id = latest.id
      JOIN images i ON i.id = v.image_id

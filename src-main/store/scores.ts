@@ -55,8 +55,10 @@ export function putScores(db: Db, modelVersion: number, rows: readonly NewScore[
     }
     const at = nowIso();
     const insert = db.prepare(
-      `INSERT OR REPLACE INTO scores (image_id, model_version, score, max_patch_score, map_file, scored_at)
-       VALUES (@image_id, @model_version, @score, @max_patch_score, @map_file, @at)`,
+      `INSERT INTO scores (image_id, model_version, score, max_patch_score, map_file, scored_at)
+       VALUES (@image_id, @model_version, @score, @max_patch_score, @map_file, @at)
+       ON CONFLICT (image_id, model_version) DO UPDATE SET score = excluded.score, max_patch_score = excluded.max_patch_score,
+         map_file = excluded.map_file, scored_at = excluded.scored_at, map_bytes = NULL, map_kept = 'full'`,
     );
     for (const r of clean) insert.run({ ...r, model_version: modelVersion, at });
     return clean.length;

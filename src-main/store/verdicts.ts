@@ -156,12 +156,13 @@ export function currentVerdicts(db: Db): Map<number, Verdict> {
 /**
  * The latest verdict row of every image with one, as the table stood before `end` (an ISO
  * instant, exclusive; null: now): a set, or an undo (whose verdict may be null: back to
- * unreviewed). By image id. One read, however many images the project holds.
+ * unreviewed). By image id. One read, however many images the project holds. (The CAST gives
+ * PostgreSQL the parameter's type, which a bare `@end IS NULL` leaves undetermined there.)
  */
 export function verdictsAsOf(db: Db, end: string | null): Verdict[] {
   const rows = cached(
     db,
-    `SELECT v.* FROM (SELECT max(id) AS id FROM verdicts WHERE @end IS NULL OR created_at < @end GROUP BY image_id) latest
+    `SELECT v.* FROM (SELECT max(id) AS id FROM verdicts WHERE CAST(@end AS TEXT) IS NULL OR created_at < @end GROUP BY image_id) latest
      JOIN verdicts v ON v.id = latest.id
      ORDER BY v.image_id`,
   ).all({ end }) as VerdictRow[];

@@ -24,7 +24,7 @@ import {
   awaitingSecondReview,
   type Db,
 } from '../../src-main/store/index';
-import { newProject, readyModel, seedImages, sha, tempDir } from './helpers/fixtures';
+import { IS_PG, newProject, pgExec, readyModel, seedImages, sha, tempDir } from './helpers/fixtures';
 
 let cleanup: () => void;
 let db: Db;
@@ -104,13 +104,30 @@ describe('signatures', () => {
     expect(verifyAudit(db).ok).toBe(true);
   });
 
-  it('the audit check names a signature edited with the sqlite3 CLI (triggers dropped first)', () => {
+  // The sqlite3 CLI edits an SQLite file; the PostgreSQL counterpart (psql) follows.
+  it.skipIf(IS_PG)('the audit check names a signature edited with the sqlite3 CLI (triggers dropped first)', () => {
     const have = spawnSync('sqlite3', ['-version']).status === 0;
     if (!have) return void console.warn('SKIPPING: sqlite3 CLI not installed');
     signRecord(db, { recordKind: 'report', recordId: 'Q3', contentHash: sha('q3'), meaning: 'responsible' }, 'alice', 'alice password');
     db.close();
     const r = spawnSync('sqlite3', [file, `DROP TRIGGER signatures_no_update; UPDATE signatures SET record_id = 'Q4';`]);
     expect(r.status).toBe(0);
+    db = openProjectDb(file);
+    const v = verifyAudit(db);
+    expect(v.ok).toBe(false);
+    const reasons = v.problems.map((p) => p.reason).join('\n');
+    expect(reasons).toMatch(/signature 1 no longer matches its audit event/);
+    expect(reasons).toMatch(/signature 1 .* does not verify/);
+    expect(reasons).toMatch(/guard trigger signatures_no_update was dropped/);
+  });
+
+  it.runIf(IS_PG)('PostgreSQL: the audit check names a signature edited with psql (its guard trigger disabled first)', () => {
+    signRecord(db, { recordKind: 'report', recordId: 'Q3', contentHash: sha('q3'), meaning: 'responsible' }, 'alice', 'alice password');
+    db.close();
+    // The guard refuses the edit even to the superuser ...
+    expect(() => pgExec(file, `UPDATE signatures SET record_id = 'Q4'`)).toThrow(/append-only/);
+    // ... until it is disabled.
+    pgExec(file, `ALTER TABLE signatures DISABLE TRIGGER signatures_no_update; UPDATE signatures SET record_id = 'Q4'`);
     db = openProjectDb(file);
     const v = verifyAudit(db);
     expect(v.ok).toBe(false);

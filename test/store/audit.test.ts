@@ -12,6 +12,12 @@
  *   (e) a verdict row inserted without an event  → fails, naming the verdict row
  * and more: an event edited and re-hashed (caught by the next event's prev_hash), the active
  * model switched behind Kensa's back, a ready model's row edited, a model row slipped in.
+ *
+ * On PostgreSQL the copy is the project's schema dumped into a new database, and the edits
+ * are made with psql as the superuser: with the guard trigger disabled (ALTER TABLE …
+ * DISABLE TRIGGER, reported like a dropped one), dropped (DROP TRIGGER … ON), or bypassed for
+ * the session (SET session_replication_role = replica, which leaves the triggers in place:
+ * only the re-hash and the row comparison can catch that).
  */
 import { execFileSync } from 'node:child_process';
 import Database from 'better-sqlite3';
@@ -35,7 +41,7 @@ import {
   type AuditEvent,
   type Verdict,
 } from '../../src-main/store/index';
-import { copyDb, newProject, readyModel, seedImages, sha, tempDir } from './helpers/fixtures';
+import { IS_PG, copyDb, newProject, pgExec, rawReopen, readyModel, seedImages, sha, tempDir } from './helpers/fixtures';
 
 let dir: string;
 let cleanup: () => void;
@@ -82,17 +88,26 @@ afterAll(() => cleanup());
 
 let copies = 0;
 /**
- * A fresh copy of the project file, edited with plain better-sqlite3 (no Kensa code, as
- * someone with an SQL tool would): `sql` is run with exec(), or `edit` gets the connection.
+ * A fresh copy of the project database, edited without Kensa's code, as someone with an SQL
+ * tool would. SQLite: plain better-sqlite3 on the copied file (`sqlite` is run with exec(), or
+ * gets the connection). PostgreSQL: `pg` run by psql as the superuser in the copy's schema.
  */
-function tamper(edit: string | ((raw: Database.Database) => void)): string {
+function tamper(sqlite: string | ((raw: Database.Database) => void), pg: string): string {
   const copy = copyDb(file, `tampered-${++copies}.kensa`);
+  if (IS_PG) {
+    pgExec(copy, pg);
+    return copy;
+  }
   const raw = new Database(copy);
-  if (typeof edit === 'string') raw.exec(edit);
-  else edit(raw);
+  if (typeof sqlite === 'string') raw.exec(sqlite);
+  else sqlite(raw);
   raw.close();
   return copy;
 }
+
+/** PostgreSQL: the statements run with every trigger bypassed for the session (no schema change). */
+const BYPASS = 'SET session_replication_role = replica;';
+const lit = (s: string): string => `'${s.replace(/'/g, "''")}'`;
 
 function verifyFile(f: string) {
   const db = openProjectDb(f);
@@ -156,11 +171,15 @@ describe('tampering is detected', () => {
   it('(a) a verdict edited after dropping the trigger → fails at that verdict event', () => {
     const target = verdicts[3]; // a 'good' verdict
     expect(target.verdict).toBe('good');
-    const f = tamper(`DROP TRIGGER verdicts_no_update; UPDATE verdicts SET verdict = 'defect' WHERE id = ${target.id}`);
+    const f = tamper(
+      `DROP TRIGGER verdicts_no_update; UPDATE verdicts SET verdict = 'defect' WHERE id = ${target.id}`,
+      `ALTER TABLE verdicts DISABLE TRIGGER verdicts_no_update; UPDATE verdicts SET verdict = 'defect' WHERE id = ${target.id}`,
+    );
     const v = verifyFile(f);
     expect(v.ok).toBe(false);
     expect(v.firstBad?.seq).toBe(seqOf('verdict', target.id));
     expect(v.firstBad?.reason).toMatch(new RegExp(`verdict ${target.id} no longer matches.*verdict changed`));
+    // a disabled trigger (PostgreSQL) is reported like a dropped one
     expect(v.problems.some((p) => /verdicts_no_update was dropped/.test(p.reason))).toBe(true);
 
     const db = openProjectDb(f);
@@ -174,7 +193,8 @@ describe('tampering is detected', () => {
     closeProjectDb(db);
   });
 
-  it.skipIf(!haveSqlite3Cli)('(a) with the real sqlite3 CLI in a child process → fails at that verdict event', () => {
+  // The sqlite3 CLI works on SQLite files; the PostgreSQL counterpart (psql) follows.
+  it.skipIf(IS_PG || !haveSqlite3Cli)('(a) with the real sqlite3 CLI in a child process → fails at that verdict event', () => {
     const target = verdicts[5]; // a 'good' verdict
     expect(target.verdict).toBe('good');
     const f = copyDb(file, 'cli-tampered.kensa');
@@ -190,13 +210,56 @@ describe('tampering is detected', () => {
     expect(v.firstBad?.reason).toMatch(/comment, verdict changed/);
   });
 
+  it.runIf(IS_PG)('(a) with psql in a child process → fails at that verdict event', () => {
+    const target = verdicts[5]; // a 'good' verdict
+    expect(target.verdict).toBe('good');
+    const f = copyDb(file, 'psql-tampered.kensa');
+    // With the guard in place not even the superuser can change it, nor empty the table ...
+    expect(() => pgExec(f, `UPDATE verdicts SET verdict = 'defect' WHERE id = ${target.id}`)).toThrow(/append-only/);
+    expect(() => pgExec(f, `DELETE FROM verdicts WHERE id = ${target.id}`)).toThrow(/append-only/);
+    expect(() => pgExec(f, `TRUNCATE verdicts CASCADE`)).toThrow(/append-only/);
+    expect(() => pgExec(f, `UPDATE audit_events SET actor = 'mallory'`)).toThrow(/append-only/);
+    expect(() => pgExec(f, `TRUNCATE audit_events`)).toThrow(/append-only/);
+    expect(() => pgExec(f, `UPDATE thresholds SET reason = 'x'`)).toThrow(/append-only/);
+    expect(() => pgExec(f, `TRUNCATE thresholds CASCADE`)).toThrow(/append-only/);
+    expect(verifyFile(f).ok).toBe(true);
+    // ... with it dropped, it can; verify catches it.
+    pgExec(f, `DROP TRIGGER verdicts_no_update ON verdicts; UPDATE verdicts SET verdict = 'defect', comment = 'looked bad' WHERE id = ${target.id}`);
+    const v = verifyFile(f);
+    expect(v.ok).toBe(false);
+    expect(v.firstBad?.seq).toBe(seqOf('verdict', target.id));
+    expect(v.firstBad?.reason).toMatch(/comment, verdict changed/);
+    expect(v.problems.some((p) => /verdicts_no_update was dropped/.test(p.reason))).toBe(true);
+  });
+
+  it.runIf(IS_PG)('a disabled guard trigger (TRUNCATE guards included) is reported, even with no row edited yet', () => {
+    const f = tamper(
+      '',
+      `ALTER TABLE audit_events DISABLE TRIGGER audit_events_no_delete; ALTER TABLE models DISABLE TRIGGER models_frozen;
+       ALTER TABLE verdicts DISABLE TRIGGER verdicts_no_truncate`,
+    );
+    const v = verifyFile(f);
+    expect(v.ok).toBe(false);
+    expect(v.problems.map((p) => p.reason)).toEqual([
+      'the guard trigger audit_events_no_delete was dropped: the database was edited outside Kensa',
+      'the guard trigger models_frozen was dropped: the database was edited outside Kensa',
+      'the guard trigger verdicts_no_truncate was dropped: the database was edited outside Kensa',
+    ]);
+    // enabled again: all is well
+    pgExec(f, 'ALTER TABLE audit_events ENABLE TRIGGER ALL; ALTER TABLE models ENABLE TRIGGER ALL; ALTER TABLE verdicts ENABLE TRIGGER ALL');
+    expect(verifyFile(f).ok).toBe(true);
+  });
+
   it('(b) an audit event payload edited → fails at that event', () => {
     const target = events.find((e) => e.kind === 'verdict' && (e.payload as { verdict?: string }).verdict === 'defect' && e.seq > 5) as AuditEvent;
     const edited = { ...(target.payload as Record<string, unknown>), verdict: 'good', defect_type: null };
-    const f = tamper((raw) => {
-      raw.exec('DROP TRIGGER audit_events_no_update');
-      raw.prepare('UPDATE audit_events SET payload = ? WHERE seq = ?').run(JSON.stringify(edited), target.seq);
-    });
+    const f = tamper(
+      (raw) => {
+        raw.exec('DROP TRIGGER audit_events_no_update');
+        raw.prepare('UPDATE audit_events SET payload = ? WHERE seq = ?').run(JSON.stringify(edited), target.seq);
+      },
+      `${BYPASS} UPDATE audit_events SET payload = ${lit(JSON.stringify(edited))} WHERE seq = ${target.seq}`,
+    );
     const v = verifyFile(f);
     expect(v.ok).toBe(false);
     expect(v.firstBad?.seq).toBe(target.seq);
@@ -207,10 +270,13 @@ describe('tampering is detected', () => {
     const target = events.find((e) => e.kind === 'threshold') as AuditEvent;
     const payload = { ...(target.payload as Record<string, unknown>), value: 5 };
     const rehashed = auditHash(target.prevHash, { ...target, payload });
-    const f = tamper((raw) => {
-      raw.exec('DROP TRIGGER audit_events_no_update');
-      raw.prepare('UPDATE audit_events SET payload = ?, hash = ? WHERE seq = ?').run(canonicalJson(payload), rehashed, target.seq);
-    });
+    const f = tamper(
+      (raw) => {
+        raw.exec('DROP TRIGGER audit_events_no_update');
+        raw.prepare('UPDATE audit_events SET payload = ?, hash = ? WHERE seq = ?').run(canonicalJson(payload), rehashed, target.seq);
+      },
+      `${BYPASS} UPDATE audit_events SET payload = ${lit(canonicalJson(payload))}, hash = ${lit(rehashed)} WHERE seq = ${target.seq}`,
+    );
     const v = verifyFile(f);
     expect(v.ok).toBe(false);
     // the threshold row no longer matches the (re-hashed) event at target.seq, and the next event's prev_hash is wrong
@@ -221,7 +287,7 @@ describe('tampering is detected', () => {
 
   it('(c) a middle audit event deleted → fails where the chain breaks', () => {
     const middle = events[Math.floor(events.length / 2)];
-    const f = tamper(`DROP TRIGGER audit_events_no_delete; DELETE FROM audit_events WHERE seq = ${middle.seq}`);
+    const f = tamper(`DROP TRIGGER audit_events_no_delete; DELETE FROM audit_events WHERE seq = ${middle.seq}`, `${BYPASS} DELETE FROM audit_events WHERE seq = ${middle.seq}`);
     const v = verifyFile(f);
     expect(v.ok).toBe(false);
     expect(v.events).toBe(events.length - 1);
@@ -235,6 +301,9 @@ describe('tampering is detected', () => {
       `DROP TRIGGER audit_events_no_delete; DROP TRIGGER audit_events_no_update;
        DELETE FROM audit_events WHERE seq = ${middle.seq};
        UPDATE audit_events SET seq = seq - 1 WHERE seq > ${middle.seq};`,
+      `${BYPASS}
+       DELETE FROM audit_events WHERE seq = ${middle.seq};
+       UPDATE audit_events SET seq = seq - 1 WHERE seq > ${middle.seq};`,
     );
     const v = verifyFile(f);
     expect(v.ok).toBe(false);
@@ -245,7 +314,10 @@ describe('tampering is detected', () => {
     const db = openProjectDb(copyDb(file, 'read.kensa'), { readonly: true });
     const t = db.prepare('SELECT id FROM thresholds ORDER BY id LIMIT 1').pluck().get() as number;
     closeProjectDb(db);
-    const f = tamper(`DROP TRIGGER thresholds_no_update; UPDATE thresholds SET reason = 'approved by QA manager' WHERE id = ${t}`);
+    const f = tamper(
+      `DROP TRIGGER thresholds_no_update; UPDATE thresholds SET reason = 'approved by QA manager' WHERE id = ${t}`,
+      `${BYPASS} UPDATE thresholds SET reason = 'approved by QA manager' WHERE id = ${t}`,
+    );
     const v = verifyFile(f);
     expect(v.ok).toBe(false);
     expect(v.firstBad?.seq).toBe(seqOf('threshold', t));
@@ -254,12 +326,22 @@ describe('tampering is detected', () => {
 
   it('(e) a verdict row inserted without an audit event → fails, naming the row', () => {
     let id = 0;
-    const f = tamper((raw) => {
-      const r = raw
-        .prepare(`INSERT INTO verdicts (image_id, action, verdict, reviewer, created_at) VALUES (?, 'set', 'good', 'alice', '2024-01-01T00:00:00.000Z')`)
-        .run(verdicts[2].imageId);
-      id = Number(r.lastInsertRowid);
-    });
+    const f = tamper(
+      (raw) => {
+        const r = raw
+          .prepare(`INSERT INTO verdicts (image_id, action, verdict, reviewer, created_at) VALUES (?, 'set', 'good', 'alice', '2024-01-01T00:00:00.000Z')`)
+          .run(verdicts[2].imageId);
+        id = Number(r.lastInsertRowid);
+      },
+      `INSERT INTO verdicts (image_id, action, verdict, reviewer, created_at) VALUES (${verdicts[2].imageId}, 'set', 'good', 'alice', '2024-01-01T00:00:00.000Z')`,
+    );
+    if (IS_PG) {
+      // an INSERT needs no trigger bypassed; the new row's id is the largest
+      const raw = rawReopen(f);
+      id = raw.prepare('SELECT max(id) FROM verdicts').pluck().get() as number;
+      raw.close();
+      expect(id).toBeGreaterThan(Math.max(...verdicts.map((v) => v.id)));
+    }
     const v = verifyFile(f);
     expect(v.ok).toBe(false);
     expect(v.firstBad).toEqual({ seq: null, reason: `verdict ${id} has no audit event (the row was added behind Kensa's back)` });
@@ -267,14 +349,14 @@ describe('tampering is detected', () => {
 
   it('a verdict row deleted → fails at its event', () => {
     const target = verdicts[7];
-    const f = tamper(`DROP TRIGGER verdicts_no_delete; DELETE FROM verdicts WHERE id = ${target.id}`);
+    const f = tamper(`DROP TRIGGER verdicts_no_delete; DELETE FROM verdicts WHERE id = ${target.id}`, `${BYPASS} DELETE FROM verdicts WHERE id = ${target.id}`);
     const v = verifyFile(f);
     expect(v.firstBad?.seq).toBe(seqOf('verdict', target.id));
     expect(v.firstBad?.reason).toMatch(/missing from the database/);
   });
 
   it('the active model switched behind Kensa\'s back → fails at the rollback event', () => {
-    const f = tamper(`UPDATE project SET active_model_version = 2`);
+    const f = tamper(`UPDATE project SET active_model_version = 2`, `UPDATE project SET active_model_version = 2`);
     const v = verifyFile(f);
     expect(v.ok).toBe(false);
     expect(v.firstBad?.seq).toBe(events.find((e) => e.kind === 'rollback')?.seq);
@@ -282,33 +364,29 @@ describe('tampering is detected', () => {
   });
 
   it('project settings changed behind Kensa\'s back → fails at the settings event', () => {
-    const f = tamper(`UPDATE project SET settings = '{"autoRefitAfter":1,"minDefectsForZeroMiss":3}'`);
+    const edit = `UPDATE project SET settings = '{"autoRefitAfter":1,"minDefectsForZeroMiss":3}'`;
+    const f = tamper(edit, edit);
     const v = verifyFile(f);
     expect(v.firstBad?.seq).toBe(events[events.length - 1].seq);
     expect(v.firstBad?.reason).toMatch(/settings/);
   });
 
   it('a ready model edited → fails at its fit event; a ready model slipped in → fails naming it', () => {
-    let f = tamper(`DROP TRIGGER models_frozen; UPDATE models SET bank_size = 99999 WHERE version = 1`);
+    let f = tamper(`DROP TRIGGER models_frozen; UPDATE models SET bank_size = 99999 WHERE version = 1`, `${BYPASS} UPDATE models SET bank_size = 99999 WHERE version = 1`);
     let v = verifyFile(f);
     expect(v.firstBad?.seq).toBe(seqOf('fit', 1));
     expect(v.firstBad?.reason).toMatch(/model 1 no longer matches .*bank_size changed/);
 
-    f = tamper((raw) =>
-      raw
-        .prepare(
-          `INSERT INTO models (version, kind, backbone_id, backbone_sha256, config, model_file, model_sha256, bank_size, status, created_at, created_by)
-           VALUES (3, 'fit', 'x', ?, '{}', 'm.kmodel', ?, 10, 'ready', 't', 'mallory')`,
-        )
-        .run(sha('b'), sha('m')),
-    );
+    const insert = `INSERT INTO models (version, kind, backbone_id, backbone_sha256, config, model_file, model_sha256, bank_size, status, created_at, created_by)
+           VALUES (3, 'fit', 'x', ${lit(sha('b'))}, '{}', 'm.kmodel', ${lit(sha('m'))}, 10, 'ready', 't', 'mallory')`;
+    f = tamper(insert, insert);
     v = verifyFile(f);
     expect(v.firstBad).toEqual({ seq: null, reason: `model 3 has no audit event (the row was added behind Kensa's back)` });
   });
 
   it('the database itself refuses to append an event that breaks the chain', () => {
     const f = copyDb(file, 'append.kensa');
-    const raw = new Database(f);
+    const raw = rawReopen(f);
     const n = events.length;
     const insert = raw.prepare(`INSERT INTO audit_events VALUES (?, 't', 'mallory', 'verdict', 'verdict', '1', '{}', ?, ?)`);
     expect(() => insert.run(n + 2, headHash, sha('x'))).toThrow(/seq must follow/);

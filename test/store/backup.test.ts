@@ -1,25 +1,28 @@
 /**
  * Backup copies: a snapshot holds exactly the committed rows, old copies rotate away, and a
- * damaged database's error names the copy to restore.
+ * damaged database's error names the copy to restore. These are SQLite's (VACUUM INTO files
+ * beside the project); a PostgreSQL project is backed up by the server's tools, and there
+ * backupDb writes nothing and returns null (checked below).
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { backupDb, closeProjectDb, KEEP_BACKUPS, listBackups, openProjectDb, recordVerdict, verifyAudit } from '../../src-main/store/index';
-import { newProject, seedImages, tempDir } from './helpers/fixtures';
+import { IS_PG, newProject, seedImages, tempDir } from './helpers/fixtures';
 
 describe('backups', () => {
   let cleanup = (): void => {};
   afterEach(() => cleanup());
 
-  it('a backup is a complete, verifiable copy of the committed state', () => {
+  // VACUUM INTO copies of an SQLite file (see the header); PostgreSQL: the last test.
+  it.skipIf(IS_PG)('a backup is a complete, verifiable copy of the committed state', () => {
     const t = tempDir();
     cleanup = t.cleanup;
     const { db, file } = newProject(t.dir);
     const [id] = seedImages(db, 3);
     recordVerdict(db, { imageId: id!, verdict: 'defect', reviewer: 'ann' });
-    const copy = backupDb(db, file, 'test');
+    const copy = backupDb(db, file, 'test') as string;
     expect(path.dirname(copy)).toBe(path.join(t.dir, 'backups'));
     recordVerdict(db, { imageId: id!, verdict: 'good', reviewer: 'ann' }); // after the backup
     closeProjectDb(db);
@@ -29,24 +32,24 @@ describe('backups', () => {
     closeProjectDb(restored);
   });
 
-  it(`keeps the newest ${KEEP_BACKUPS} copies`, () => {
+  it.skipIf(IS_PG)(`keeps the newest ${KEEP_BACKUPS} copies`, () => {
     const t = tempDir();
     cleanup = t.cleanup;
     const { db, file } = newProject(t.dir);
     const made: string[] = [];
-    for (let i = 0; i < KEEP_BACKUPS + 3; i++) made.push(backupDb(db, file, `n${i}`));
+    for (let i = 0; i < KEEP_BACKUPS + 3; i++) made.push(backupDb(db, file, `n${i}`) as string);
     closeProjectDb(db);
     const left = listBackups(file);
     expect(left).toHaveLength(KEEP_BACKUPS);
     expect(left[0]).toBe(made[made.length - 1]);
   });
 
-  it('a damaged database names the backup to restore', () => {
+  it.skipIf(IS_PG)('a damaged database names the backup to restore', () => {
     const t = tempDir();
     cleanup = t.cleanup;
     const { db, file } = newProject(t.dir);
     seedImages(db, 200);
-    const copy = backupDb(db, file, 'before-damage');
+    const copy = backupDb(db, file, 'before-damage') as string;
     db.pragma('wal_checkpoint(TRUNCATE)');
     closeProjectDb(db);
     const bytes = readFileSync(file);
@@ -55,5 +58,16 @@ describe('backups', () => {
     bytes.set(randomBytes(4096), page * 4096);
     writeFileSync(file, bytes);
     expect(() => openProjectDb(file)).toThrow(expect.objectContaining({ code: 'STORE_CORRUPT', message: expect.stringContaining(`copy the latest backup ${copy} over ${file}`) }));
+  });
+
+  it.runIf(IS_PG)('PostgreSQL: backupDb writes nothing and returns null (the server\'s tools back it up)', () => {
+    const t = tempDir();
+    cleanup = t.cleanup;
+    const { db, file } = newProject(t.dir);
+    seedImages(db, 3);
+    expect(backupDb(db, file, 'test')).toBeNull();
+    expect(listBackups(path.join(t.dir, 'project.kensa'))).toEqual([]);
+    expect(existsSync(path.join(t.dir, 'backups'))).toBe(false);
+    closeProjectDb(db);
   });
 });

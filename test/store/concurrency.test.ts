@@ -1,6 +1,7 @@
 /**
  * Several processes on one project file, and crashes. Real child processes (`node --import
- * tsx` running test/store/helpers/*.ts), real database files:
+ * tsx` running test/store/helpers/*.ts, given the project's locator: a file, or on
+ * PostgreSQL a schema URL), real databases:
  * - two writers record 500 verdicts each, one transaction per verdict, started at the same
  *   moment: all 1000 rows are there (every acknowledged id), integrity_check is ok, the audit
  *   chain verifies (seq 1..N, no gap, no duplicate); with a 1 ms pause between writes the two
@@ -10,6 +11,8 @@
  *   verdict it acknowledged (printed after commit) is there after reopening, integrity is ok,
  *   the chain verifies. (SIGKILL tests the commit protocol and WAL recovery; surviving a
  *   power cut additionally relies on synchronous = FULL, which db.test.ts checks is set.)
+ * On PostgreSQL "intact" is amcheck over the schema (integrityCheck) instead of SQLite's
+ * integrity_check, and a killed writer's open transaction is rolled back by the server.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -20,7 +23,7 @@ import {
   userVersion,
   verifyAudit,
 } from '../../src-main/store/index';
-import { exited, lines, newProject, seedImages, spawnScript, tempDir } from './helpers/fixtures';
+import { exited, integrityCheck, lines, newProject, projectLocator, seedImages, spawnScript, tempDir } from './helpers/fixtures';
 
 let dir: string;
 let cleanup: () => void;
@@ -65,7 +68,7 @@ describe('two processes writing at once', () => {
     expect(check.prepare('SELECT count(*) FROM verdicts').pluck().get()).toBe(1000);
     const present = new Set(check.prepare('SELECT id FROM verdicts').pluck().all() as number[]);
     for (const id of acked.flat()) expect(present.has(id)).toBe(true);
-    expect(check.pragma('integrity_check', { simple: true })).toBe('ok');
+    expect(integrityCheck(check)).toBe('ok');
 
     const events = listAudit(check, { afterSeq: seqBefore });
     expect(events).toHaveLength(1000);
@@ -82,7 +85,7 @@ describe('two processes writing at once', () => {
   });
 
   it('migrates a brand-new file exactly once when four processes open it together', async () => {
-    const file = `${dir}/fresh.kensa`;
+    const file = projectLocator(dir, 'fresh.kensa');
     const openers = Array.from({ length: 4 }, () => {
       const child = spawnScript('open-db.ts', [file]);
       return { child, out: lines(child) };
@@ -94,7 +97,7 @@ describe('two processes writing at once', () => {
     for (const o of openers) expect(o.out.all).toContain(`version ${LATEST_VERSION}`);
     const db = openProjectDb(file);
     expect(userVersion(db)).toBe(LATEST_VERSION);
-    expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
+    expect(integrityCheck(db)).toBe('ok');
     closeProjectDb(db);
   });
 });
@@ -125,7 +128,7 @@ describe('crash safety', () => {
       const present = new Set(check.prepare('SELECT id FROM verdicts').pluck().all() as number[]);
       const lost = allAcked.filter((id) => !present.has(id));
       expect(lost, `acknowledged but lost after kill ${round + 1}`).toEqual([]);
-      expect(check.pragma('integrity_check', { simple: true })).toBe('ok');
+      expect(integrityCheck(check)).toBe('ok');
       const v = verifyAudit(check);
       expect(v.firstBad).toBeNull();
       expect(v.ok).toBe(true);

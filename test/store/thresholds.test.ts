@@ -15,7 +15,7 @@ import {
   verifyAudit,
   type Db,
 } from '../../src-main/store/index';
-import { newProject, readyModel, tempDir } from './helpers/fixtures';
+import { IS_PG, newProject, readyModel, tempDir } from './helpers/fixtures';
 
 let cleanup: () => void;
 let db: Db;
@@ -92,6 +92,9 @@ describe('history and current threshold', () => {
       [String(n.id), 'alice'],
     ]);
     expect(() => db.prepare('UPDATE thresholds SET value = 0').run()).toThrow(/append-only/);
+    expect(() => db.prepare('DELETE FROM thresholds').run()).toThrow(/append-only/);
+    if (IS_PG) expect(() => db.exec('TRUNCATE thresholds CASCADE')).toThrow(/append-only/); // a statement trigger: TRUNCATE skips row triggers
+    expect(thresholdHistory(db, null).map((t) => t.value)).toEqual([10]);
     expect(verifyAudit(db).ok).toBe(true);
   });
 });

@@ -22,7 +22,7 @@ import {
   verifyAudit,
   type Db,
 } from '../../src-main/store/index';
-import { newProject, readyModel, seedImages, tempDir } from './helpers/fixtures';
+import { IS_PG, newProject, readyModel, seedImages, tempDir } from './helpers/fixtures';
 
 let dir: string;
 let cleanup: () => void;
@@ -49,13 +49,18 @@ function code(fn: () => unknown): string {
 }
 
 describe('append-only', () => {
-  it('the database refuses UPDATE and DELETE on verdicts and audit_events', () => {
+  it('the database refuses UPDATE and DELETE (and TRUNCATE on PostgreSQL) on verdicts and audit_events', () => {
     const v = recordVerdict(db, { imageId: ids[0], verdict: 'good', reviewer: 'alice' });
     expect(() => db.prepare(`UPDATE verdicts SET verdict = 'defect' WHERE id = ?`).run(v.id)).toThrow(/append-only/);
     expect(() => db.prepare('DELETE FROM verdicts WHERE id = ?').run(v.id)).toThrow(/append-only/);
     expect(() => db.prepare(`UPDATE audit_events SET actor = 'mallory'`).run()).toThrow(/append-only/);
     expect(() => db.prepare('DELETE FROM audit_events WHERE seq = 1').run()).toThrow(/append-only/);
     expect(() => db.prepare('DELETE FROM audit_events').run()).toThrow(/append-only/);
+    if (IS_PG) {
+      // TRUNCATE skips row triggers: PostgreSQL has a statement trigger for it on each table
+      expect(() => db.exec('TRUNCATE verdicts CASCADE')).toThrow(/append-only/);
+      expect(() => db.exec('TRUNCATE audit_events')).toThrow(/append-only/);
+    }
     expect(currentVerdict(db, ids[0])?.verdict).toBe('good');
     expect(verifyAudit(db).ok).toBe(true);
   });
@@ -123,7 +128,7 @@ describe('current verdicts', () => {
     const cut = db.prepare('SELECT max(created_at) FROM verdicts').pluck().get() as string;
     const end = new Date(Date.parse(cut) + 1).toISOString();
     // later rows carry a later timestamp (the clock is forced past the cut)
-    db.exec(`DROP TRIGGER verdicts_no_update`);
+    db.exec(IS_PG ? `DROP TRIGGER verdicts_no_update ON verdicts` : `DROP TRIGGER verdicts_no_update`);
     recordVerdict(db, { imageId: ids[1], verdict: 'good', reviewer: 'bob' });
     undoVerdict(db, ids[0], 'bob');
     recordVerdict(db, { imageId: ids[2], verdict: 'good', reviewer: 'bob' });

@@ -48,7 +48,7 @@ export interface WorkstationContext {
   authorize(action: Action, always?: boolean): string;
   saveSettings(): Promise<void>;
   dbOptions(): OpenOptions;
-  openProject(dir: string, create?: string): Promise<ProjectState>;
+  openProject(dir: string, create?: string, store?: string): Promise<ProjectState>;
   closeProject(): void;
   state(): ProjectState;
   emit(e: KensaEvent): void;
@@ -61,6 +61,8 @@ export interface WorkstationContext {
   lineStatus(): LineStatus;
   /** A verdict was given: a line part's new result goes out. */
   lineKick(): void;
+  /** How this station hears of other stations' changes ('notify': PostgreSQL LISTEN; 'poll'). */
+  feedMode(): 'notify' | 'poll';
   /** Another namespace's handler (e.g. an auto-refit started by a verdict). */
   handler<M extends ApiMethod>(method: M): Handlers[M];
 }

@@ -29,7 +29,9 @@ import { thresholdHandlers } from './handlers/threshold';
 import { accountHandlers } from './handlers/accounts';
 import { lineHandlers } from './handlers/line';
 import { authorize, type Action } from '../accounts';
-import { countActiveAccounts, type Account } from '../../store/index';
+import { countActiveAccounts, releaseStationClaims, type Account } from '../../store/index';
+import { stationHandlers } from './handlers/stations';
+import { watchProject, type ProjectWatcher, type StationChange } from '../stations/watch';
 import { storageHandlers } from './handlers/storage';
 import { JobRunner } from './job-runner';
 import { lineFigures, LineService, scorerLabel } from '../line/line-service';
@@ -86,6 +88,7 @@ class WorkstationImpl implements Workstation, WorkstationContext {
   private lineError: string | null = null;
   private stateTimer: NodeJS.Timeout | null = null;
   private retentionTimer: NodeJS.Timeout | null = null;
+  private watcher: ProjectWatcher | null = null;
   /** Colour scales of loaded models (read once per version from the model file header). */
   private readonly colourScales = new Map<number, { low: number; high: number }>();
 
@@ -113,6 +116,7 @@ class WorkstationImpl implements Workstation, WorkstationContext {
       ...lineHandlers(this),
       ...storageHandlers(this),
       ...accountHandlers(this),
+      ...stationHandlers(this),
     };
   }
 
@@ -202,12 +206,13 @@ class WorkstationImpl implements Workstation, WorkstationContext {
     };
   }
 
-  async openProject(dir: string, create?: string): Promise<ProjectState> {
+  async openProject(dir: string, create?: string, store?: string): Promise<ProjectState> {
     this.jobs.assertIdle('wait for it or cancel it before switching projects');
-    const next = create !== undefined ? await ProjectService.create(dir, create, this.actor(), this.dbOptions()) : ProjectService.open(dir, this.dbOptions());
+    const next = create !== undefined ? await ProjectService.create(dir, create, this.actor(), this.dbOptions(), store) : ProjectService.open(dir, this.dbOptions());
     await this.stopLine();
     this.closeProject();
     this.project = next;
+    this.watcher = watchProject(next.db, (c) => this.onStationChange(c));
     const name = this.state().name;
     this.settings.recent = [{ dir: next.dir, name, openedAt: new Date().toISOString() }, ...this.settings.recent.filter((r) => r.dir !== next.dir)].slice(0, 10);
     await this.saveSettings();
@@ -221,6 +226,15 @@ class WorkstationImpl implements Workstation, WorkstationContext {
   closeProject(): void {
     if (this.line) throw new KensaError('CONFLICT', 'stop the line before closing the project');
     this.signedIn = null; // accounts belong to the project
+    void this.watcher?.close();
+    this.watcher = null;
+    if (this.project) {
+      try {
+        releaseStationClaims(this.project.db, this.project.station); // the parts this station had open go back to the others
+      } catch {
+        // unreachable: the claims expire by themselves
+      }
+    }
     if (this.retentionTimer) clearInterval(this.retentionTimer);
     this.retentionTimer = null;
     this.project?.close();
@@ -277,6 +291,16 @@ class WorkstationImpl implements Workstation, WorkstationContext {
 
   lineKick(): void {
     this.line?.kick();
+  }
+
+  feedMode(): 'notify' | 'poll' {
+    return this.watcher?.mode() ?? 'poll';
+  }
+
+  /** A change from the feed: passed on at once (the renderer refreshes what shows it), the project state soon after. */
+  private onStationChange(c: StationChange): void {
+    this.emit({ topic: 'station', change: c });
+    this.stateSoon();
   }
 
   /** Project state at most every 500 ms while line results come in. */

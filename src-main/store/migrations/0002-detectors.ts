@@ -14,6 +14,7 @@
  * procedure, foreign keys off while migrating) and its triggers and index are recreated.
  */
 import type { Migration } from './index';
+import { JSON_OBJECT_PG } from './pg';
 
 const SHA256_CHECK = (col: string) => `length(${col}) = 64 AND ${col} NOT GLOB '*[^0-9a-f]*'`;
 
@@ -58,6 +59,16 @@ export const migration0002: Migration = {
         BEGIN SELECT RAISE(ABORT, 'models are never deleted: roll back to another version instead'); END;
       CREATE TRIGGER models_frozen BEFORE UPDATE ON models WHEN OLD.status <> 'building'
         BEGIN SELECT RAISE(ABORT, 'a ready or failed model can no longer change'); END;
+    `);
+  },
+  upPostgres(db) {
+    db.exec(`
+      ALTER TABLE models
+        ADD COLUMN detector TEXT NULL CHECK (detector IS NULL OR detector IN ('patchcore', 'padim', 'student-teacher', 'autoencoder', 'fusion')),
+        ADD COLUMN facts TEXT NULL CHECK (facts IS NULL OR ${JSON_OBJECT_PG('facts')}),
+        DROP CONSTRAINT models_ready,
+        ADD CONSTRAINT models_ready CHECK (status <> 'ready' OR (model_file IS NOT NULL AND model_sha256 IS NOT NULL)),
+        ADD CONSTRAINT models_ready_bank CHECK (status <> 'ready' OR detector IS NOT NULL OR bank_size IS NOT NULL);
     `);
   },
 };

@@ -12,6 +12,7 @@
  * migration 2 (create, copy, drop, rename; triggers and index recreated).
  */
 import type { Migration } from './index';
+import { JSON_ARRAY_PG } from './pg';
 
 const SHA256_CHECK = (col: string) => `length(${col}) = 64 AND ${col} NOT GLOB '*[^0-9a-f]*'`;
 
@@ -58,6 +59,19 @@ export const migration0003: Migration = {
         BEGIN SELECT RAISE(ABORT, 'models are never deleted: roll back to another version instead'); END;
       CREATE TRIGGER models_frozen BEFORE UPDATE ON models WHEN OLD.status <> 'building'
         BEGIN SELECT RAISE(ABORT, 'a ready or failed model can no longer change'); END;
+    `);
+  },
+  upPostgres(db) {
+    db.exec(`
+      ALTER TABLE models
+        ADD COLUMN verdict_ids TEXT NULL CHECK (verdict_ids IS NULL OR ${JSON_ARRAY_PG('verdict_ids')}),
+        DROP CONSTRAINT models_kind,
+        ADD CONSTRAINT models_kind CHECK (kind IN ('fit', 'refit', 'learn')),
+        DROP CONSTRAINT models_parent_kind,
+        ADD CONSTRAINT models_parent_kind CHECK ((kind IN ('refit', 'learn')) = (parent_version IS NOT NULL)),
+        DROP CONSTRAINT models_added_kind,
+        ADD CONSTRAINT models_added_kind CHECK (kind IN ('refit', 'learn') OR added_image_ids = '[]'),
+        ADD CONSTRAINT models_verdicts_kind CHECK (kind IN ('refit', 'learn') OR verdict_ids IS NULL);
     `);
   },
 };

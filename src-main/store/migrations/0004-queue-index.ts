@@ -14,4 +14,7 @@ export const migration0004: Migration = {
   up(db) {
     db.exec('CREATE INDEX scores_rank ON scores (model_version, score DESC, image_id);');
   },
+  upPostgres(db) {
+    db.exec('CREATE INDEX scores_rank ON scores (model_version, score DESC, image_id);');
+  },
 };

@@ -12,6 +12,8 @@
  * `PRAGMA foreign_key_check` must come back empty before each migration commits.
  */
 import type Database from 'better-sqlite3';
+import type { PgDb } from '../pg/pg-db';
+import { asPg } from '../dialect';
 import { KensaError } from '../../shared/errors';
 import { migration0001 } from './0001-initial';
 import { migration0002 } from './0002-detectors';
@@ -19,20 +21,34 @@ import { migration0003 } from './0003-learning';
 import { migration0004 } from './0004-queue-index';
 import { migration0005 } from './0005-line';
 import { migration0006 } from './0006-accounts';
+import { migration0007 } from './0007-stations';
 
 export interface Migration {
   readonly version: number;
   readonly name: string;
   up(db: Database.Database): void;
+  /** The same step on PostgreSQL (see ./pg.ts for how the dialects map). */
+  upPostgres(db: PgDb): void;
 }
 
-export const MIGRATIONS: readonly Migration[] = [migration0001, migration0002, migration0003, migration0004, migration0005, migration0006];
+export const MIGRATIONS: readonly Migration[] = [migration0001, migration0002, migration0003, migration0004, migration0005, migration0006, migration0007];
 
 /** The schema version this code writes and understands. */
 export const LATEST_VERSION: number = MIGRATIONS.length === 0 ? 0 : MIGRATIONS[MIGRATIONS.length - 1].version;
 
 export function userVersion(db: Database.Database): number {
+  const pg = asPg(db);
+  if (pg) return pgMeta(pg).version;
   return db.pragma('user_version', { simple: true }) as number;
+}
+
+/** PostgreSQL: the schema's `kensa_meta` (version and application id); absent on a new schema. */
+export function pgMeta(db: PgDb): { version: number; appId: string | null; exists: boolean } {
+  const exists = db.query(`SELECT count(*) FROM pg_tables WHERE schemaname = $1 AND tablename = 'kensa_meta'`, [db.schema]).rows[0][0] === 1;
+  if (!exists) return { version: 0, appId: null, exists: false };
+  const rows = db.query(`SELECT key, value FROM kensa_meta`, []).rows as [string, string][];
+  const m = new Map(rows);
+  return { version: Number(m.get('user_version') ?? 0), appId: m.get('application_id') ?? null, exists: true };
 }
 
 /**
@@ -45,6 +61,14 @@ export function runMigrations(db: Database.Database, target: number = LATEST_VER
   const latest = migrations.length === 0 ? 0 : migrations[migrations.length - 1].version;
   if (target > latest) throw new KensaError('INVALID_ARGUMENT', `no migration ${target} (latest is ${latest})`);
   if (userVersion(db) >= target) return userVersion(db);
+  const pg = asPg(db);
+  if (pg) {
+    for (const m of migrations) {
+      if (m.version > target) break;
+      applyOnePg(pg, m);
+    }
+    return userVersion(db);
+  }
   const fk = db.pragma('foreign_keys', { simple: true }) as number;
   db.pragma('foreign_keys = OFF'); // a no-op inside a transaction, so set it before
   try {
@@ -72,5 +96,24 @@ function applyOne(db: Database.Database, m: Migration): void {
       throw new KensaError('STORE_CORRUPT', `migration ${m.version} (${m.name}) left ${violations.length} foreign-key violation(s)`);
     }
     db.pragma(`user_version = ${m.version}`);
+  }).immediate();
+}
+
+/**
+ * PostgreSQL: one migration in one transaction holding the project's write lock, with the
+ * version re-read under it (two stations opening a new project at once migrate it once).
+ * DDL is transactional in PostgreSQL, so a failed step leaves the schema at the version before.
+ */
+function applyOnePg(db: PgDb, m: Migration): void {
+  db.transaction(() => {
+    db.exec(`CREATE TABLE IF NOT EXISTS kensa_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`);
+    const at = pgMeta(db).version;
+    if (at >= m.version) return;
+    if (at !== m.version - 1) {
+      throw new KensaError('STORE_VERSION', `cannot apply migration ${m.version} (${m.name}) to a database at version ${at}`);
+    }
+    m.upPostgres(db);
+    db.prepare(`INSERT INTO kensa_meta (key, value) VALUES ('application_id', 'KENS'), ('user_version', ?)
+                ON CONFLICT (key) DO UPDATE SET value = excluded.value`).run(String(m.version));
   }).immediate();
 }

@@ -136,6 +136,7 @@ export class AppState {
       jobs.handle(e.event);
       return;
     }
+    if (e.topic === 'station') return; // another station's change: the project state that follows carries it
     const before = project.state;
     // A create/open/demo call is in flight: its own result opens the project (the events
     // on the way show it half-made, e.g. a sample project before its parts exist).

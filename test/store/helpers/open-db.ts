@@ -3,14 +3,14 @@
  * database, prints its schema version, closes. Several at once on a brand-new file check that
  * concurrent first opens migrate exactly once.
  *
- *   node --import tsx test/store/helpers/open-db.ts <db file>
+ *   node --import tsx test/store/helpers/open-db.ts <db file or postgres:// locator>
  */
 import readline from 'node:readline';
 import { closeProjectDb, openProjectDb, userVersion } from '../../../src-main/store/index';
 
 const file = process.argv[2];
 if (!file) {
-  console.error('usage: open-db.ts <db file>');
+  console.error('usage: open-db.ts <db file or postgres:// locator>');
   process.exit(2);
 }
 process.stdout.write('ready\n');

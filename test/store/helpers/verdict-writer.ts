@@ -3,7 +3,7 @@
  * records verdicts, each in its own transaction, printing `ack <verdict id>` only after the
  * commit returned (what a UI would show as "saved").
  *
- *   node --import tsx test/store/helpers/verdict-writer.ts <db file> <reviewer> <count> <image ids, comma-separated> [pause ms]
+ *   node --import tsx test/store/helpers/verdict-writer.ts <db file or postgres:// locator> <reviewer> <count> <image ids, comma-separated> [pause ms]
  *
  * `pause ms` (default 0) is a pause between verdicts, as the work between two writes of a real
  * client would be: without it a writer in a tight loop tends to win the lock again and again
@@ -17,7 +17,7 @@ import { closeProjectDb, openProjectDb, recordVerdict } from '../../../src-main/
 
 const [file, reviewer, countArg, idsArg, pauseArg] = process.argv.slice(2);
 if (!file || !reviewer || !countArg || !idsArg) {
-  console.error('usage: verdict-writer.ts <db file> <reviewer> <count> <image ids>');
+  console.error('usage: verdict-writer.ts <db file or postgres:// locator> <reviewer> <count> <image ids>');
   process.exit(2);
 }
 const count = Number(countArg);

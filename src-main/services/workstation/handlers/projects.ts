@@ -1,21 +1,21 @@
 /** `projects.*`: create, open, the sample project, state, close, project settings. */
-import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { KensaError } from '../../../shared/errors';
 import { countActiveAccounts } from '../../../store/index';
 import { writeDemoImages } from '../../demo';
+import { isProjectDir } from '../../stations/shared-project';
 import type { NamespaceHandlers, WorkstationContext } from '../context';
 
 export function projectHandlers(ctx: WorkstationContext): NamespaceHandlers<'projects'> {
   return {
-    'projects.create': async ({ dir, name }) => {
-      if (existsSync(path.join(path.resolve(dir), 'kensa.db'))) throw new KensaError('CONFLICT', `${path.resolve(dir)} already holds a Kensa project: open it instead`);
-      return ctx.openProject(dir, name);
+    'projects.create': async ({ dir, name, store }) => {
+      if (isProjectDir(path.resolve(dir))) throw new KensaError('CONFLICT', `${path.resolve(dir)} already holds a Kensa project: open it instead`);
+      return ctx.openProject(dir, name, store);
     },
     'projects.open': async ({ dir }) => ctx.openProject(dir),
     'projects.createDemo': async ({ dir }) => {
       const target = path.resolve(dir ?? path.join(ctx.configDir, 'sample-project'));
-      if (existsSync(path.join(target, 'kensa.db'))) return ctx.openProject(target);
+      if (isProjectDir(target)) return ctx.openProject(target);
       await ctx.openProject(target, 'Sample: machined washers');
       const layout = await writeDemoImages(target);
       await ctx.need().importImages([layout.trainDir], 'train', ctx.actor());

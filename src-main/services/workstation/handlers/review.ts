@@ -1,7 +1,8 @@
 /** `review.*`: the queue a page at a time, one part with its verdict history, verdicts and undo. */
 import { getDetector } from '../../../engine/detectors/registry';
 import { KensaError } from '../../../shared/errors';
-import { confirmVerdict, getImage, verdictHistory, type Verdict } from '../../../store/index';
+import { claimPart, confirmVerdict, getImage, liveClaims, releaseClaim, verdictHistory, type Verdict } from '../../../store/index';
+import { claimInfo } from './stations';
 import type { NamespaceHandlers, WorkstationContext } from '../context';
 import { queueEntry } from '../dto';
 import type { QueueEntry } from '../../../shared/api';
@@ -26,8 +27,13 @@ function maybeAutoRefit(ctx: WorkstationContext): void {
 export function reviewHandlers(ctx: WorkstationContext): NamespaceHandlers<'review'> {
   return {
     'review.queue': async ({ filter, after, limit }) => {
-      const page = ctx.need().queuePage({ ...(filter ? { filter } : {}), ...(after ? { after } : {}), ...(limit ? { limit } : {}) });
-      return { items: page.items.map(queueEntry), next: page.next, counts: page.counts };
+      const p = ctx.need();
+      const page = p.queuePage({ ...(filter ? { filter } : {}), ...(after ? { after } : {}), ...(limit ? { limit } : {}) });
+      const items = page.items.map(queueEntry);
+      // Who is reviewing what right now (other stations', and this one's).
+      const claims = new Map(liveClaims(p.db, items.map((i) => i.imageId)).map((c) => [c.imageId, claimInfo(c, p.station)]));
+      for (const i of items) i.claim = claims.get(i.imageId) ?? null;
+      return { items, next: page.next, counts: page.counts };
     },
     'review.part': async ({ imageId }) => {
       const p = ctx.need();
@@ -79,6 +85,16 @@ export function reviewHandlers(ctx: WorkstationContext): NamespaceHandlers<'revi
       maybeAutoRefit(ctx);
       ctx.emitState();
       return entryFor(ctx, imageId);
+    },
+    'review.claim': async ({ imageId }) => {
+      const p = ctx.need();
+      const r = claimPart(p.db, imageId, { station: p.station, reviewer: ctx.actor() });
+      return r.ok ? { claimed: true, claim: claimInfo(r.claim, p.station) } : { claimed: false, claim: claimInfo(r.heldBy, p.station) };
+    },
+    'review.release': async ({ imageId }) => {
+      const p = ctx.need();
+      releaseClaim(p.db, imageId, p.station);
+      return null;
     },
     'review.undo': async ({ imageId }) => {
       ctx.need().undo(imageId, ctx.authorize('verdict'));

@@ -93,11 +93,17 @@ async function tuning(ctx: WorkstationContext, a: ArgsOf<'threshold.stats'>): Pr
 
 export function thresholdHandlers(ctx: WorkstationContext): NamespaceHandlers<'threshold'> {
   return {
-    'threshold.set': async ({ value, reason, margin, marginKind, reviewUpper }) => {
-      ctx.need().setThreshold(value, reason, ctx.authorize('threshold'), {
-        ...(margin != null && marginKind != null ? { margin, marginKind } : {}),
-        ...(reviewUpper != null ? { reviewUpper } : {}),
-      });
+    'threshold.set': async ({ value, reason, margin, marginKind, reviewUpper, basedOn }) => {
+      ctx.need().setThreshold(
+        value,
+        reason,
+        ctx.authorize('threshold'),
+        {
+          ...(margin != null && marginKind != null ? { margin, marginKind } : {}),
+          ...(reviewUpper != null ? { reviewUpper } : {}),
+        },
+        basedOn,
+      );
       ctx.emitState();
       return ctx.state();
     },
