@@ -23,24 +23,12 @@ import {
   userVersion,
   verifyAudit,
 } from '../../src-main/store/index';
-import { exited, integrityCheck, lines, newProject, projectLocator, seedImages, spawnScript, tempDir } from './helpers/fixtures';
+import { exited, integrityCheck, lines, newProject, projectLocator, seedImages, spawnScript, tempDir, waitFor } from './helpers/fixtures';
 
 let dir: string;
 let cleanup: () => void;
 beforeEach(() => ({ dir, cleanup } = tempDir()));
 afterEach(() => cleanup());
-
-function waitFor(pred: () => boolean, what: string, timeoutMs = 60_000): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const t0 = Date.now();
-    const tick = () => {
-      if (pred()) resolve();
-      else if (Date.now() - t0 > timeoutMs) reject(new Error(`timed out waiting for ${what}`));
-      else setTimeout(tick, 5);
-    };
-    tick();
-  });
-}
 
 describe('two processes writing at once', () => {
   it.each([

@@ -3,7 +3,7 @@
  * of every format (HTML, PDF, CSV, JSON) and, as canonical JSON, what a report signature
  * covers (../report-signing.ts). Built from the store by ./build.ts.
  */
-import type { Meaning, RecordKind } from '../../store/index';
+import type { Signature } from '../../store/index';
 import type { Confusion, DefectTypeRecall, Histogram, ReviewLoad, ZeroMissResult } from '../threshold';
 
 export const REPORT_FORMAT = 'kensa-audit-report';
@@ -169,25 +169,10 @@ export interface ReportAudit {
  * An electronic signature of a record the report rests on (21 CFR Part 11 style: printed
  * name, date and time, meaning), with everything needed to check it again offline.
  */
-export interface ReportSignature {
-  id: number;
-  recordKind: RecordKind;
-  recordId: string;
+export interface ReportSignature extends Signature {
   /** The record in words: "threshold #3: 1.2345 (model v1)", "activation of v2 (rollback, audit event 41)". */
   record: string;
-  /** What the signature covers: the record's content hash (see ../accounts.ts). */
-  contentHash: string;
-  meaning: Meaning;
-  /** The signer's account name. */
-  signer: string;
-  printedName: string;
-  /** ISO timestamp, UTC. */
-  signedAt: string;
-  /** SPKI DER, base64. */
-  publicKey: string;
-  /** Ed25519, base64. */
-  signature: string;
-  /** The Ed25519 signature verifies over its fields and covers the record as it stands (its content hash). */
+  /** The Ed25519 signature verifies over its fields and covers the record as it stands (its content hash, see ../accounts.ts). */
   valid: boolean;
   /** Why it does not verify (null when it does). */
   problem: string | null;

@@ -68,7 +68,7 @@ export class PgStatement {
   }
 
   private exec(args: unknown[]): PgResult {
-    return this.db.query(this.t.text, bindValues(this.t, args, this.source));
+    return this.db.query(this.t.text, bindValues(this.t, args, this.source), this.t.name);
   }
 }
 
@@ -122,8 +122,8 @@ export class PgDb {
   }
 
   /** One statement; errors come out as PgStoreError (writeTx / toStoreError map them). */
-  query(sql: string, params: unknown[] | null): PgResult {
-    return this.conn.query(sql, params);
+  query(sql: string, params: unknown[] | null, name?: string): PgResult {
+    return this.conn.query(sql, params, name);
   }
 
   prepare(sql: string): PgStatement {

@@ -15,6 +15,8 @@
  * RETURNING, CTEs, window functions); where the engines really differ (pragmas, the schema
  * catalogue, triggers) the code branches on `dialectOf(db)` instead of rewriting here.
  */
+import { createHash } from 'node:crypto';
+
 export interface TranslatedSql {
   /** The statement with `$n` parameters. */
   text: string;
@@ -22,6 +24,8 @@ export interface TranslatedSql {
   names: string[] | null;
   /** How many `?` parameters the statement takes (0 with named ones). */
   positional: number;
+  /** The server-side prepared statement's name (from the text's hash: one per distinct text). */
+  name: string;
 }
 
 const cache = new Map<string, TranslatedSql>();
@@ -100,5 +104,5 @@ function translate(sql: string): TranslatedSql {
   }
   flush();
   if (positional > 0 && names.length > 0) throw new TypeError(`a statement may not mix ? and @name parameters: ${sql.slice(0, 120)}`);
-  return { text: out, names: names.length > 0 ? names : null, positional };
+  return { text: out, names: names.length > 0 ? names : null, positional, name: `k${createHash('sha1').update(out).digest('hex').slice(0, 20)}` };
 }

@@ -99,7 +99,7 @@ port.on('message', async (req) => {
     }
     if (!client) await connect(); else await ready;
     const c = client;
-    const r = req.params === null ? await c.query(req.sql) : await c.query({ text: req.sql, values: req.params, rowMode: 'array' });
+    const r = req.params === null ? await c.query(req.sql) : await c.query({ text: req.sql, values: req.params, rowMode: 'array', ...(req.name ? { name: req.name } : {}) });
     const last = Array.isArray(r) ? r[r.length - 1] : r;
     reply({ ok: true, fields: (last.fields || []).map((f) => f.name), rows: last.rows || [], rowCount: last.rowCount || 0 });
   } catch (e) {
@@ -150,8 +150,9 @@ export class SyncPgConnection {
   }
 
   /** Runs one statement (params null: the simple protocol, several statements allowed). */
-  query(sql: string, params: unknown[] | null): PgResult {
-    const m = this.request({ type: 'query', sql, params }) as { ok: boolean; error?: PgServerError } & PgResult;
+  /** `name`: a server-side prepared statement, parsed and planned once per connection. */
+  query(sql: string, params: unknown[] | null, name?: string): PgResult {
+    const m = this.request({ type: 'query', sql, params, name }) as { ok: boolean; error?: PgServerError } & PgResult;
     if (!m.ok) throw new PgStoreError(m.error ?? { message: 'unknown PostgreSQL error' });
     for (const row of m.rows) {
       for (let i = 0; i < row.length; i++) {

@@ -226,3 +226,16 @@ export function exited(child: ChildProcessWithoutNullStreams): Promise<{ code: n
     child.on('exit', (code, signal) => resolve({ code, signal }));
   });
 }
+
+/** Resolves when `pred()` holds (checked every 5 ms), rejects naming `what` after `timeoutMs`. */
+export function waitFor(pred: () => boolean, what: string, timeoutMs = 60_000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const t0 = Date.now();
+    const tick = () => {
+      if (pred()) resolve();
+      else if (Date.now() - t0 > timeoutMs) reject(new Error(`timed out waiting for ${what}`));
+      else setTimeout(tick, 5);
+    };
+    tick();
+  });
+}
