@@ -1,6 +1,7 @@
 /**
  * What the browser E2E specs share: the `host` fixture (the REAL loopback host, started as
- * `node bin/kensa-host.mjs --port 0` with a fresh config folder, killed afterwards), direct API
+ * `node bin/kensa-host.mjs --port 0` with a fresh config folder, killed afterwards; `startHost`
+ * starts more, e.g. a second station), direct API
  * calls for test setup, and screenshots in both themes. The renderer is built once for the
  * whole run by ./global-setup.ts.
  */
@@ -20,19 +21,38 @@ export interface Host {
   tmp: string;
 }
 
-export const test = base.extend<{ host: Host }>({
-  // eslint-disable-next-line no-empty-pattern -- Playwright fixtures name their dependencies by destructuring
-  host: async ({}, use) => {
-    const tmp = mkdtempSync(path.join(os.tmpdir(), 'kensa-e2e-'));
-    const configDir = path.join(tmp, 'config');
-    mkdirSync(configDir);
-    const child: ChildProcess = spawn(process.execPath, [path.join(repo, 'bin', 'kensa-host.mjs'), '--port', '0'], {
-      cwd: repo,
-      env: { ...process.env, KENSA_CONFIG_DIR: configDir, KENSA_SHARED: shared },
-      stdio: ['ignore', 'pipe', 'pipe'],
+/** A host started by `startHost`; `stop()` ends it and deletes its temp folder. */
+export interface RunningHost extends Host {
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the REAL loopback host (`node bin/kensa-host.mjs --port 0`) with a fresh config folder
+ * in a fresh temp folder, and waits for the URL it prints. `env` adds to (or overrides) the
+ * environment: e.g. a second station (`KENSA_STATION`, `PGPASSWORD`).
+ */
+export async function startHost(env: Record<string, string> = {}): Promise<RunningHost> {
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'kensa-e2e-'));
+  const configDir = path.join(tmp, 'config');
+  mkdirSync(configDir);
+  const child: ChildProcess = spawn(process.execPath, [path.join(repo, 'bin', 'kensa-host.mjs'), '--port', '0'], {
+    cwd: repo,
+    env: { ...process.env, KENSA_CONFIG_DIR: configDir, KENSA_SHARED: shared, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  const stop = async (): Promise<void> => {
+    const exited = new Promise<void>((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) resolve();
+      else child.once('exit', () => resolve());
     });
-    let stderr = '';
-    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.kill('SIGTERM');
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    rmSync(tmp, { recursive: true, force: true });
+  };
+  try {
     const url = await new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`kensa-host printed no URL in 90 s; stderr:\n${stderr}`)), 90_000);
       const rl = createInterface({ input: child.stdout! });
@@ -48,15 +68,19 @@ export const test = base.extend<{ host: Host }>({
         reject(new Error(`kensa-host exited with ${code}; stderr:\n${stderr}`));
       });
     });
-    await use({ url, tmp });
-    const exited = new Promise<void>((resolve) => {
-      if (child.exitCode !== null) resolve();
-      else child.once('exit', () => resolve());
-    });
-    child.kill('SIGTERM');
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
-    if (child.exitCode === null) child.kill('SIGKILL');
-    rmSync(tmp, { recursive: true, force: true });
+    return { url, tmp, stop };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}
+
+export const test = base.extend<{ host: Host }>({
+  // eslint-disable-next-line no-empty-pattern -- Playwright fixtures name their dependencies by destructuring
+  host: async ({}, use) => {
+    const h = await startHost();
+    await use({ url: h.url, tmp: h.tmp });
+    await h.stop();
   },
 });
 

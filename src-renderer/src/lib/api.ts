@@ -122,6 +122,8 @@ export type ConnectionStatus = 'connecting' | 'open' | 'closed';
 interface Transport {
   readonly kind: 'ipc' | 'http';
   call(method: ApiMethod, args: unknown): Promise<unknown>;
+  /** Sends a call whose answer nobody waits for, made to outlive the page (see sendOnExit). */
+  send(method: ApiMethod, args: unknown): void;
   /** Subscribes to events; returns the unsubscribe function. */
   listen(listener: (e: KensaEvent) => void): () => void;
 }
@@ -144,6 +146,10 @@ class IpcTransport implements Transport {
       return { ok: false, error: { code: 'INTERNAL', message: `${method} is not available in this build of the desktop app` } };
     }
     return (fn as (a: unknown) => Promise<unknown>).call(group, plain(args));
+  }
+
+  send(method: ApiMethod, args: unknown): void {
+    this.call(method, args).catch(() => {});
   }
 
   listen(listener: (e: KensaEvent) => void): () => void {
@@ -203,6 +209,11 @@ class HttpTransport implements Transport {
       throw new ApiCallError(method, 'UNREACHABLE', `The Kensa host refused the request (HTTP ${res.status}): the access token in the page address is missing or wrong. Open the address kensa-host printed.`);
     }
     throw new ApiCallError(method, 'INTERNAL', `The Kensa host answered ${method} with HTTP ${res.status} ${res.statusText} and no result.`);
+  }
+
+  send(method: ApiMethod, args: unknown): void {
+    // keepalive: the browser finishes the request after the page has gone.
+    fetch(`/api/${method}`, { method: 'POST', headers: this.headers(), body: JSON.stringify(args ?? {}), credentials: 'same-origin', keepalive: true }).catch(() => {});
   }
 
   listen(listener: (e: KensaEvent) => void): () => void {
@@ -295,7 +306,7 @@ function isEnvelope(v: unknown): v is ApiResult<unknown> {
 function isEvent(v: unknown): v is KensaEvent {
   if (typeof v !== 'object' || v === null) return false;
   const t = (v as { topic?: unknown }).topic;
-  return t === 'job' || t === 'project';
+  return t === 'job' || t === 'project' || t === 'station';
 }
 
 // ---- the client ----------------------------------------------------------------------------
@@ -328,6 +339,18 @@ function buildClient(): KensaClient {
 
 /** The typed client: `await api.review.verdict({ imageId, verdict: 'good' })`. */
 export const api: KensaClient = buildClient();
+
+/**
+ * Sends a call while the page goes away (`pagehide`: the tab closes or reloads), e.g. letting
+ * another station have the part this one had open; nothing is waited for or reported.
+ */
+export function sendOnExit<M extends ApiMethod>(method: M, args: ArgsOf<M>): void {
+  try {
+    transport.send(method, plain(args));
+  } catch {
+    // the page is going anyway
+  }
+}
 
 /** Which transport this page uses. */
 export const transportKind: 'ipc' | 'http' = transport.kind;

@@ -12,6 +12,7 @@ import { JOB_LABEL, jobs, type JobOutcome } from './jobs.svelte';
 import { learnPreview, proposal } from './learning.svelte';
 import { project } from './project.svelte';
 import { queue } from './queue.svelte';
+import { stations } from './stations.svelte';
 import { toasts } from './toasts.svelte';
 
 export type View = 'start' | 'import' | 'fit' | 'review' | 'threshold' | 'models' | 'line';
@@ -61,6 +62,8 @@ export class AppState {
       onConnection((s) => (this.connection = s));
       onReconnect(() => void this.resync());
       jobs.onFinished((o) => void this.afterJob(o));
+      // The part this station had open goes back to the others at once, not when its claim runs out.
+      if (typeof window !== 'undefined') window.addEventListener('pagehide', () => queue.releaseOnExit());
     }
     this.bootError = null;
     try {
@@ -114,18 +117,22 @@ export class AppState {
     this.openedDir = st.dir;
     project.set(st);
     queue.reset();
+    stations.reset();
     comparison.reset();
     proposal.reset();
     learnPreview.close();
     jobs.sync(st.job);
     this.view = defaultView(st);
     void queue.load().catch((e) => toasts.error(e));
+    void stations.refresh();
     void this.refreshInfo();
   }
 
   async closeProject(): Promise<void> {
+    await queue.releaseClaim();
     await project.close();
     queue.reset();
+    stations.reset();
     clearParts();
     this.view = 'start';
     void this.refreshInfo();
@@ -136,7 +143,15 @@ export class AppState {
       jobs.handle(e.event);
       return;
     }
-    if (e.topic === 'station') return; // another station's change: the project state that follows carries it
+    if (e.topic === 'station') {
+      // Another station's change (or this one's): the queue and the status bar follow it; the
+      // project state (counts, threshold, models) comes as its own event soon after.
+      if (project.state && project.busy === false) {
+        queue.onStation(e.change);
+        stations.onChange(e.change);
+      }
+      return;
+    }
     const before = project.state;
     // A create/open/demo call is in flight: its own result opens the project (the events
     // on the way show it half-made, e.g. a sample project before its parts exist).
@@ -145,6 +160,7 @@ export class AppState {
     if (e.state === null) {
       if (before !== null) {
         queue.reset();
+        stations.reset();
         this.view = 'start';
       }
       return;
@@ -168,7 +184,8 @@ export class AppState {
     try {
       const st = await project.refresh();
       jobs.sync(st?.job ?? null);
-      if (st) await queue.load();
+      if (st) void stations.refresh();
+      if (st) await queue.load({ keep: true });
     } catch {
       // reported by the next call
     }

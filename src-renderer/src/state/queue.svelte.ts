@@ -3,12 +3,23 @@
  * score (highest first, unscored last), read from the host a page at a time for the current
  * filter (keyset pages: see QueuePage), with the host's counts per filter.
  * Verdicts and undo go through here; after a verdict the next UNREVIEWED part opens.
+ *
+ * Several stations on one project: the open part is claimed for this station (`review.claim`,
+ * once the selection rests on it, renewed every minute while it stays open, released when the
+ * selection moves on or the project closes), so that the others see who is reviewing it.
+ * J / K and the part opened after a verdict pass over parts another station is reviewing
+ * while an unclaimed one is left (a click still opens any part). The change feed ('station'
+ * events) keeps the loaded parts current: another station's verdict refreshes that part (and
+ * the open part's history), a claim notice updates that part's `claim`, and 'any' (a
+ * one-machine SQLite project, polled) reloads the loaded pages; none of it moves the selection.
  */
-import type { PartDetail, ProjectState, QueueCursor, QueueEntry, QueueFilter, QueuePage, RegionSetData, VerdictValue } from '../../../src-main/shared/api';
-import { api, describeError } from '../lib/api';
+import type { ClaimInfo, PartDetail, ProjectState, QueueCursor, QueueEntry, QueueFilter, QueuePage, RegionSetData, StationChange, VerdictValue } from '../../../src-main/shared/api';
+import { api, describeError, sendOnExit } from '../lib/api';
+import { claimedElsewhere, claimFromChange, nextFreeIndex, otherClaim } from '../lib/claims';
 import { limiter } from '../lib/concurrency';
 import { loadPart, prefetchParts, type LoadedPart } from '../lib/parts';
 import { project } from './project.svelte';
+import { stations } from './stations.svelte';
 
 export const FILTERS: readonly QueueFilter[] = ['all', 'unreviewed', 'flagged', 'passed', 'good', 'defect'];
 
@@ -50,6 +61,25 @@ const THUMB_CACHE = 400;
 const THUMB_WAIT_MS = 1500;
 /** Parts below the selection whose photo and map are loaded ahead (J shows them from memory). */
 const PREFETCH_AHEAD = 3;
+/** The open part is claimed once the selection has rested on it this long (J held down claims nothing on the way). */
+const CLAIM_DELAY_MS = 250;
+/** A claim lasts 120 s on the host: renewed every minute while the part stays open. */
+const CLAIM_RENEW_MS = 60_000;
+/** Change-feed notices that need a reload (or new counts) are gathered this long. */
+const CHANGE_DEBOUNCE_MS = 1000;
+/** Other stations' claims that ran out without a notice (a station that died) are dropped this often. */
+const CLAIM_SWEEP_MS = 15_000;
+
+/** The unreviewed scored part a (re)load opens: the highest-scoring one no other station is reviewing, else the highest-scoring one. */
+function firstToOpen(items: readonly QueueEntry[]): QueueEntry | undefined {
+  const open = (e: QueueEntry): boolean => e.verdict === null && e.score !== null;
+  return items.find((e) => open(e) && !claimedElsewhere(e)) ?? items.find(open);
+}
+
+function sameClaim(a: ClaimInfo | null | undefined, b: ClaimInfo | null | undefined): boolean {
+  if (!a || !b) return !a && !b;
+  return a.station === b.station && a.reviewer === b.reviewer && a.expiresAt === b.expiresAt && a.mine === b.mine;
+}
 
 export class QueueState {
   /**
@@ -74,6 +104,11 @@ export class QueueState {
   partError = $state<{ message: string; file?: string } | null>(null);
   /** A verdict or undo call is in flight (keys are ignored meanwhile: no double verdicts). */
   saving = $state(false);
+  /**
+   * The open part's claim: this station's (it is reviewing the part) or another station's
+   * (the part panel says who is reviewing it there). Null: unclaimed, or not asked yet.
+   */
+  claim = $state.raw<ClaimInfo | null>(null);
 
   /** The selection was made by load(), not by the reviewer: a later load may pick better. */
   private autoSelected = false;
@@ -91,6 +126,19 @@ export class QueueState {
   private viewSettled: Promise<void> = Promise.resolve();
   /** The first pages, asked for at start-up before the project state is known (see warmStart). */
   private warm: { all: Promise<QueuePage>; unreviewed: Promise<QueuePage> } | null = null;
+  /** The part this page holds a claim on (released when the selection moves away). */
+  private held: number | null = null;
+  /** This station's name as its own claims tell it (until stations.status has said). */
+  private myStation: string | null = null;
+  private claimTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Bumped by every selection: a claim answer for an older one is not shown. */
+  private claimSeq = 0;
+  private reloadTimer: ReturnType<typeof setTimeout> | null = null;
+  private countsTimer: ReturnType<typeof setTimeout> | null = null;
+  private sweepTimer: ReturnType<typeof setInterval> | null = null;
+  /** Refreshes of one part after a change notice, latest wins. */
+  // eslint-disable-next-line svelte/prefer-svelte-reactivity -- request bookkeeping, not UI state
+  private refreshSeq = new Map<number, number>();
 
   /** The loaded parts that match the filter (a part reviewed out of it drops out at once). */
   readonly visible = $derived(this.entries.filter((e) => matchesFilter(e, this.filter)));
@@ -102,6 +150,8 @@ export class QueueState {
     this.entries.find((e) => e.imageId === this.selectedId) ?? (this.detail && this.detail.entry.imageId === this.selectedId ? this.detail.entry : null),
   );
   readonly position = $derived(this.visible.findIndex((e) => e.imageId === this.selectedId));
+  /** Another station is reviewing the open part: its claim (the part panel's banner); else null. */
+  readonly heldElsewhere = $derived(this.claim && this.claim.imageId === this.selectedId && !this.claim.mine ? this.claim : null);
   /** Defect types named on the loaded parts (suggestions for the defect prompt). */
   readonly defectTypes = $derived(
     this.entries
@@ -115,18 +165,19 @@ export class QueueState {
    * (Re)loads the queue of the current filter from its first page, as many pages as were
    * loaded before (so the selection stays in the list); keeps the selection when it can.
    */
-  async load(opts: { fresh?: boolean } = {}): Promise<void> {
+  async load(opts: { fresh?: boolean; keep?: boolean } = {}): Promise<void> {
     const gen = ++this.gen;
     const want = opts.fresh ? PAGE_SIZE : Math.max(PAGE_SIZE, this.entries.length);
     const filter = this.filter;
-    const autoSelect = this.selectedId === null || this.autoSelected;
+    // `keep` (a reload for changes made elsewhere): the open part stays open, whoever chose it.
+    const autoSelect = this.selectedId === null || (this.autoSelected && !opts.keep);
     this.loading = true;
     // Pages asked for at start-up (warmStart) serve the first load of the 'all' filter.
     const warm = this.warm && filter === 'all' && want === PAGE_SIZE ? this.warm : null;
     this.warm = null;
     // The part to open when the first page holds no unreviewed scored part: asked for at the
     // same time as the page, not after it (one round trip less before the first part shows).
-    const unreviewed = autoSelect ? (warm ? warm.unreviewed.then((p) => p.items[0]) : this.firstUnreviewed()).catch(() => undefined) : null;
+    const unreviewed = autoSelect ? (warm ? warm.unreviewed.then((p) => firstToOpen(p.items) ?? p.items[0]) : this.firstUnreviewed()).catch(() => undefined) : null;
     try {
       let items: QueueEntry[] = [];
       let next: QueueCursor | null = null;
@@ -144,9 +195,10 @@ export class QueueState {
       this.next = next;
       this.counts = counts;
       this.loaded = true;
-      if (this.selectedId === null || this.autoSelected) {
-        // The highest-scoring unreviewed part, else the top of the list.
-        let first = this.entries.find((e) => e.verdict === null && e.score !== null) ?? null;
+      this.sweepTimer ??= setInterval(() => this.sweepClaims(), CLAIM_SWEEP_MS);
+      if (this.selectedId === null || (this.autoSelected && !opts.keep)) {
+        // The highest-scoring unreviewed part (one no other station is reviewing first), else the top of the list.
+        let first = firstToOpen(this.entries) ?? null;
         if (!first && this.counts.unreviewed > 0) first = (await (unreviewed ?? this.firstUnreviewed())) ?? null;
         if (gen !== this.gen) return;
         first ??= this.visible[0] ?? this.entries[0] ?? null;
@@ -154,7 +206,8 @@ export class QueueState {
         this.autoSelected = true;
       } else {
         void this.loadDetail(this.selectedId);
-        void this.loadView(this.selectedId);
+        if (!opts.keep) void this.loadView(this.selectedId);
+        this.syncOpenClaim();
       }
     } finally {
       if (gen === this.gen) this.loading = false;
@@ -177,7 +230,7 @@ export class QueueState {
       .then(([a, u, st]) => {
         if (!st) return;
         // The same choice as load(): the highest-scoring unreviewed part, else the top of the list.
-        const first = a.items.find((e) => e.verdict === null && e.score !== null) ?? (a.counts.unreviewed > 0 ? u.items[0] : undefined) ?? a.items[0];
+        const first = firstToOpen(a.items) ?? (a.counts.unreviewed > 0 ? (firstToOpen(u.items) ?? u.items[0]) : undefined) ?? a.items[0];
         if (first) prefetchParts([first.imageId], st.activeModel?.version ?? null);
       })
       .catch(() => {});
@@ -203,10 +256,14 @@ export class QueueState {
     }
   }
 
-  /** The highest-scoring unreviewed scored part in the whole queue (one small page from the host). */
-  private async firstUnreviewed(exclude?: number): Promise<QueueEntry | undefined> {
-    const page = await api.review.queue({ filter: 'unreviewed', limit: 2 });
-    return page.items.find((e) => e.imageId !== exclude);
+  /**
+   * The highest-scoring unreviewed scored part in the whole queue (one small page from the
+   * host); `free`: only one no other station is reviewing (among the first 20).
+   */
+  private async firstUnreviewed(exclude?: number, free = false): Promise<QueueEntry | undefined> {
+    const page = await api.review.queue({ filter: 'unreviewed', limit: free ? 20 : 2 });
+    const ok = page.items.filter((e) => e.imageId !== exclude);
+    return free ? ok.find((e) => !claimedElsewhere(e)) : (firstToOpen(ok) ?? ok[0]);
   }
 
   reset(): void {
@@ -224,11 +281,20 @@ export class QueueState {
     this.filter = 'all';
     this.thumbs.clear();
     this.thumbWanted.clear();
+    // The host lets this station's claims go when it closes or switches the project.
+    for (const t of [this.claimTimer, this.reloadTimer, this.countsTimer]) if (t) clearTimeout(t);
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.claimTimer = this.reloadTimer = this.countsTimer = this.sweepTimer = null;
+    this.claimSeq += 1;
+    this.held = null;
+    this.claim = null;
+    this.refreshSeq.clear();
   }
 
   select(imageId: number | null): void {
     this.autoSelected = false;
     this.selectedId = imageId;
+    this.followClaim(imageId);
     if (imageId === null) {
       this.detail = null;
       this.part = null;
@@ -299,10 +365,20 @@ export class QueueState {
       const after = list.findIndex((e) => this.entries.indexOf(e) > at);
       i = delta > 0 ? (after < 0 ? list.length : after) - 1 : after < 0 ? list.length : after;
     }
-    if (Number.isFinite(delta) && i + delta >= list.length && this.next !== null) {
+    // J / K: over the parts other stations are reviewing, while an unclaimed one is left that way.
+    const free = delta === 1 || delta === -1 ? list[nextFreeIndex(list, i, delta)] : undefined;
+    if (free) {
+      if (free.imageId !== this.selectedId) this.select(free.imageId);
+      return;
+    }
+    if (this.next !== null && (delta === 1 || (Number.isFinite(delta) && i + delta >= list.length))) {
+      // Past what is loaded (for J: no unclaimed part left below): the next page first.
       const before = this.entries.length;
+      const from = this.selectedId;
+      const neighbour = list[i + 1];
       void this.loadMore().then(() => {
         if (this.entries.length > before || this.next === null) this.move(delta);
+        else if (delta === 1 && neighbour && this.selectedId === from) this.select(neighbour.imageId);
       });
       return;
     }
@@ -327,40 +403,274 @@ export class QueueState {
   /**
    * The next unreviewed part after `fromId`: in this filter first, then anywhere among the
    * loaded parts (loading further pages when none is left below), wrapping; then the
-   * highest-scoring unreviewed part of the whole queue.
+   * highest-scoring unreviewed part of the whole queue. Parts another station is reviewing
+   * come last: they open only when no unclaimed unreviewed part is left.
    */
   async nextUnreviewed(fromId: number): Promise<number | null> {
     const gen = this.gen;
+    const open = (e: QueueEntry): boolean => e.verdict === null && e.imageId !== fromId;
     for (let pages = 0; ; pages++) {
       const list = this.entries;
       const start = list.findIndex((e) => e.imageId === fromId);
-      const below = list.slice(start + 1).find((e) => e.verdict === null && matchesFilter(e, this.filter));
+      const below = list.slice(start + 1).find((e) => open(e) && matchesFilter(e, this.filter) && !claimedElsewhere(e));
       if (below) return below.imageId;
       if (this.next === null || pages >= 5 || gen !== this.gen) break;
       await this.loadMore();
       if (this.entries.length === list.length) break;
     }
-    const list = this.entries;
-    const n = list.length;
-    const start = list.findIndex((e) => e.imageId === fromId);
-    for (const inFilter of [true, false]) {
-      for (let k = 1; k <= n; k++) {
-        const e = list[(start + k + n) % n];
-        if (!e || e.imageId === fromId || e.verdict !== null) continue;
-        if (inFilter && !matchesFilter(e, this.filter)) continue;
-        return e.imageId;
+    for (const free of [true, false]) {
+      const list = this.entries;
+      const n = list.length;
+      const start = list.findIndex((e) => e.imageId === fromId);
+      for (const inFilter of [true, false]) {
+        for (let k = 1; k <= n; k++) {
+          const e = list[(start + k + n) % n];
+          if (!e || !open(e)) continue;
+          if (inFilter && !matchesFilter(e, this.filter)) continue;
+          if (free && claimedElsewhere(e)) continue;
+          return e.imageId;
+        }
       }
+      if (this.counts.unreviewed === 0) return null;
+      // Beyond the loaded pages: the host's highest-scoring unreviewed part (an unclaimed one first).
+      const e = await this.firstUnreviewed(fromId, free);
+      if (e) return e.imageId;
     }
-    if (this.counts.unreviewed === 0) return null;
-    return (await this.firstUnreviewed(fromId))?.imageId ?? null;
+    return null;
   }
 
-  /** Puts the host's updated entry in place, and moves the counts by what changed. */
+  /** Puts the host's updated entry in place, and moves the counts by what changed (against the entry as it is now). */
   private replace(before: QueueEntry, updated: QueueEntry): void {
-    this.entries = this.entries.map((e) => (e.imageId === updated.imageId ? updated : e));
+    const cur = this.entries.find((e) => e.imageId === updated.imageId) ?? before;
+    // verdict / undo / part answers carry no claim: the part's claim stays as the feed last said.
+    const next: QueueEntry = updated.claim === undefined ? { ...updated, claim: cur.claim ?? null } : updated;
+    this.entries = this.entries.map((e) => (e.imageId === next.imageId ? next : e));
     const c = { ...this.counts };
-    for (const f of FILTERS) c[f] += Number(matchesFilter(updated, f)) - Number(matchesFilter(before, f));
+    for (const f of FILTERS) c[f] += Number(matchesFilter(next, f)) - Number(matchesFilter(cur, f));
     this.counts = c;
+  }
+
+  // ---- stations: the open part's claim, and the change feed ---------------------------------
+
+  /** This station's name (null until stations.status or an own claim has told it). */
+  private station(): string | null {
+    return stations.station ?? this.myStation;
+  }
+
+  /** The selection moved to `imageId`: let the part held before go, and claim this one once the selection rests. */
+  private followClaim(imageId: number | null): void {
+    if (this.held !== null && this.held !== imageId) {
+      const prev = this.held;
+      this.held = null;
+      void this.releasePart(prev);
+    }
+    this.claimSeq += 1;
+    if (this.claimTimer) clearTimeout(this.claimTimer);
+    this.claimTimer = null;
+    if (imageId === null) {
+      this.claim = null;
+      return;
+    }
+    // What the list knows already (the banner shows at once), until the host answers.
+    const known = otherClaim(this.entries.find((e) => e.imageId === imageId)?.claim);
+    this.claim = known ?? (this.claim?.imageId === imageId ? this.claim : null);
+    this.scheduleClaim(CLAIM_DELAY_MS);
+  }
+
+  private scheduleClaim(ms: number): void {
+    if (this.claimTimer) clearTimeout(this.claimTimer);
+    this.claimTimer = setTimeout(() => {
+      this.claimTimer = null;
+      void this.claimOpen();
+    }, ms);
+  }
+
+  /**
+   * Claims (or renews the claim on) the open part. Held by another station: shown, and asked
+   * again when that claim runs out; the other station's release (a notice) asks at once.
+   */
+  private async claimOpen(): Promise<void> {
+    const id = this.selectedId;
+    if (id === null) return;
+    const seq = ++this.claimSeq;
+    let again = CLAIM_RENEW_MS;
+    try {
+      const r = await api.review.claim({ imageId: id });
+      if (r.claimed) this.myStation = r.claim.station;
+      if (this.selectedId !== id) {
+        // Moved on while the call was out: let it go again.
+        if (r.claimed && this.held !== id) void this.releasePart(id);
+        return;
+      }
+      if (r.claimed) this.held = id;
+      if (seq !== this.claimSeq) return;
+      this.claim = r.claim;
+      this.setEntryClaim(id, r.claim);
+      if (!r.claimed) again = Math.min(CLAIM_RENEW_MS, Math.max(2000, r.claim.expiresAt - Date.now() + 1000));
+    } catch {
+      // no project, an older host, unreachable for a moment: asked again at the next renewal
+      if (seq !== this.claimSeq || this.selectedId !== id) return;
+    }
+    this.scheduleClaim(again);
+  }
+
+  private async releasePart(imageId: number): Promise<void> {
+    if (this.entries.find((e) => e.imageId === imageId)?.claim?.mine) this.setEntryClaim(imageId, null);
+    try {
+      await api.review.release({ imageId });
+    } catch {
+      // it runs out by itself
+    }
+  }
+
+  /** Lets the open part go now (before the project closes). */
+  async releaseClaim(): Promise<void> {
+    if (this.claimTimer) clearTimeout(this.claimTimer);
+    this.claimTimer = null;
+    this.claimSeq += 1;
+    const id = this.held;
+    this.held = null;
+    this.claim = null;
+    if (id !== null) await this.releasePart(id);
+  }
+
+  /** The page is going away (tab closed, reload): the release is sent so that it outlives the page. */
+  releaseOnExit(): void {
+    if (this.held !== null) sendOnExit('review.release', { imageId: this.held });
+  }
+
+  private setEntryClaim(imageId: number, claim: ClaimInfo | null): void {
+    const cur = this.entries.find((e) => e.imageId === imageId);
+    if (!cur || sameClaim(cur.claim, claim)) return;
+    this.entries = this.entries.map((e) => (e.imageId === imageId ? { ...e, claim } : e));
+  }
+
+  /** After a reload: the open part's claim as the host listed it (a one-machine project has no claim notices). */
+  private syncOpenClaim(): void {
+    const e = this.entries.find((x) => x.imageId === this.selectedId);
+    if (!e) return;
+    const other = otherClaim(e.claim);
+    if (other) this.claim = other;
+    else if (this.heldElsewhere) {
+      // The other station let it go: this one is looking at it.
+      this.claim = null;
+      this.scheduleClaim(CLAIM_DELAY_MS);
+    }
+  }
+
+  /** Other stations' claims that ran out unrenewed (a station that stopped) stop showing. */
+  private sweepClaims(): void {
+    const now = Date.now();
+    const stale = (e: QueueEntry): boolean => !!e.claim && !e.claim.mine && e.claim.expiresAt <= now;
+    if (this.entries.some(stale)) this.entries = this.entries.map((e) => (stale(e) ? { ...e, claim: null } : e));
+  }
+
+  /** A change another station (or this one) made, from the change feed. */
+  onStation(c: StationChange): void {
+    if (!this.loaded) return;
+    switch (c.t) {
+      case 'verdicts':
+      case 'confirmations':
+        if (typeof c.image_id !== 'number') {
+          this.reloadSoon();
+          return;
+        }
+        if (c.t === 'verdicts') this.applyVerdict(c.image_id, c);
+        void this.refreshPart(c.image_id);
+        return;
+      case 'claims':
+        this.applyClaim(c);
+        return;
+      case 'any':
+        this.reloadSoon();
+        return;
+      default:
+        // models, thresholds, scores, images, the project: the project state that follows
+        // reloads what they change (app.svelte.ts); locks show in the status bar.
+        return;
+    }
+  }
+
+  /** A verdict, undo or confirmation on `imageId`: that part (and, when it is open, its history) from the host. */
+  private async refreshPart(imageId: number): Promise<void> {
+    if (imageId !== this.selectedId && !this.entries.some((e) => e.imageId === imageId)) {
+      this.countsSoon(); // not loaded: only the counts change here
+      return;
+    }
+    const gen = this.gen;
+    const seq = (this.refreshSeq.get(imageId) ?? 0) + 1;
+    this.refreshSeq.set(imageId, seq);
+    let d: PartDetail;
+    try {
+      d = await api.review.part({ imageId });
+    } catch {
+      return; // the next notice or reload catches up
+    }
+    if (gen !== this.gen || this.refreshSeq.get(imageId) !== seq) return;
+    this.refreshSeq.delete(imageId);
+    if (this.selectedId === imageId) {
+      this.detailSeq += 1; // an older answer for this part does not overwrite this one
+      this.detail = d;
+    }
+    const cur = this.entries.find((e) => e.imageId === imageId);
+    if (cur) this.replace(cur, d.entry);
+    else this.countsSoon();
+  }
+
+  /**
+   * A verdict notice shows on its row at once (verdict and reviewer are in the notice); the
+   * defect type, an undo's outcome and the history follow from the host (refreshPart).
+   */
+  private applyVerdict(imageId: number, c: StationChange): void {
+    const cur = this.entries.find((e) => e.imageId === imageId);
+    const v = c['verdict'];
+    if (!cur || c['action'] !== 'set' || (v !== 'good' && v !== 'defect') || typeof c.reviewer !== 'string') return;
+    if (cur.verdict === v && cur.reviewer === c.reviewer) return;
+    this.replace(cur, { ...cur, verdict: v, reviewer: c.reviewer, defectType: v === 'defect' && cur.verdict === 'defect' ? cur.defectType : null });
+  }
+
+  private applyClaim(c: StationChange): void {
+    const info = claimFromChange(c, this.station(), this.held);
+    if (info === undefined) {
+      this.reloadSoon();
+      return;
+    }
+    const imageId = Number(c.image_id);
+    this.setEntryClaim(imageId, info);
+    if (imageId !== this.selectedId) return;
+    if (info) {
+      this.claim = info;
+      if (info.mine) this.held = imageId;
+    } else if (this.claim?.imageId === imageId) {
+      // Released (by the station that had it, or this one's claim ended): this one is looking at it.
+      if (this.claim.mine) this.held = null;
+      this.claim = null;
+      this.scheduleClaim(CLAIM_DELAY_MS);
+    }
+  }
+
+  /** Reloads the loaded pages once the notices stop for a moment (the selection stays). */
+  private reloadSoon(): void {
+    if (this.reloadTimer) clearTimeout(this.reloadTimer);
+    this.reloadTimer = setTimeout(() => {
+      this.reloadTimer = null;
+      if (this.loaded) void this.load({ keep: true }).catch(() => {});
+    }, CHANGE_DEBOUNCE_MS);
+  }
+
+  /** New counts per filter (a part that is not loaded changed). */
+  private countsSoon(): void {
+    if (this.countsTimer) return;
+    const gen = this.gen;
+    this.countsTimer = setTimeout(() => {
+      this.countsTimer = null;
+      void api.review
+        .queue({ filter: this.filter, limit: 1 })
+        .then((p) => {
+          if (gen === this.gen) this.counts = p.counts;
+        })
+        .catch(() => {});
+    }, CHANGE_DEBOUNCE_MS);
   }
 
   /**

@@ -15,7 +15,7 @@
  * step: rounding a zero-miss threshold up could pass the weakest reviewed defect.
  */
 import type { ArgsOf, ProjectState, ReportExport, ThresholdInfo, TuningData } from '../../../src-main/shared/api';
-import { api, describeError, onEvent, transportKind } from '../lib/api';
+import { api, describeError, isApiCallError, onEvent, transportKind } from '../lib/api';
 import { project } from './project.svelte';
 import { queue } from './queue.svelte';
 import { toasts } from './toasts.svelte';
@@ -369,7 +369,8 @@ export class TuningState {
     const value = this.candidate;
     const reason = this.reason.trim();
     if (value === null || reason.length === 0 || this.applying) return false;
-    const args: ArgsOf<'threshold.set'> = { value, reason };
+    // The threshold this screen shows in force: another station's change since is refused (CONFLICT, naming who) rather than overwritten.
+    const args: ArgsOf<'threshold.set'> = { value, reason, basedOn: project.state?.threshold?.id ?? null };
     if (this.source === 'zero-miss' && this.marginOk) {
       args.margin = this.marginValue;
       args.marginKind = this.marginKind;
@@ -391,6 +392,8 @@ export class TuningState {
       return true;
     } catch (e) {
       toasts.error(e);
+      // Another station changed it meanwhile: show the threshold now in force (the candidate stays).
+      if (isApiCallError(e) && e.code === 'CONFLICT') void project.refresh().catch(() => {});
       return false;
     } finally {
       this.applying = false;
