@@ -22,6 +22,7 @@ import {
   releaseStationClaims,
   renewLock,
   undoVerdict,
+  verifyAudit,
   type Db,
 } from '../../src-main/store/index';
 import { IS_PG, newProject, readyModel, seedImages, tempDir } from './helpers/fixtures';
@@ -94,6 +95,27 @@ describe('claims', () => {
     // null threshold: every scored part
     expect(releaseStationClaims(db, 'station-1')).toBeGreaterThan(0);
     expect(claimNext(db, A, { modelVersion: m, threshold: null })?.imageId).toBe(ids[1]);
+  });
+});
+
+describe('two people on one part', () => {
+  it('a claim that ran out under one station: the other judges the part, then the first does too; both verdicts are kept, in order, and audited', async () => {
+    const m = readyModel(db).version;
+    putScores(db, m, ids.map((id, i) => ({ imageId: id, score: 10 - i, maxPatchScore: 1 })));
+    const q = { modelVersion: m, threshold: null };
+    expect(claimNext(db, A, q, 200)?.imageId).toBe(ids[0]);
+    await sleep(350); // alice stepped away; her claim runs out
+    expect(claimNext(db, B, q)?.imageId).toBe(ids[0]);
+    const bob = recordVerdict(db, { imageId: ids[0], verdict: 'defect', reviewer: 'bob' });
+    // alice comes back to the part still open on her screen and judges it: not refused
+    const alice = recordVerdict(db, { imageId: ids[0], verdict: 'good', reviewer: 'alice' });
+    const rows = db.prepare('SELECT id, reviewer, verdict FROM verdicts WHERE image_id = ? ORDER BY id').all(ids[0]) as { id: number; reviewer: string; verdict: string }[];
+    expect(rows).toEqual([
+      { id: bob.id, reviewer: 'bob', verdict: 'defect' },
+      { id: alice.id, reviewer: 'alice', verdict: 'good' },
+    ]);
+    expect(bob.id).toBeLessThan(alice.id);
+    expect(verifyAudit(db).ok).toBe(true);
   });
 });
 
