@@ -30,6 +30,7 @@ import type { EvalReport } from '../engine/eval';
 import { EngineClient } from '../jobs/engine-client';
 import { ProjectService } from '../services/project-service';
 import { isProjectDir } from '../services/stations/shared-project';
+import { shareProject } from '../services/stations/share';
 import { closeProjectDb, currentLock, isPgLocator, liveClaims, LOCK_NAMES, openProjectDb, redactLocator, verifyAudit } from '../store/index';
 import { projectExportContext } from '../services/export';
 import { exportReport, reportFormatOf } from '../services/report/index';
@@ -57,6 +58,8 @@ Usage:
   kensa project create <dir> --name NAME [--store URL]     a new project; --store postgres://user@host:port/db?schema=S makes
                                                            it a shared one (several stations; password: PGPASSWORD or ~/.pgpass)
   kensa project info <dir>                                 where it is stored, the stations' claims and running changes
+  kensa project share <dir> --store URL                    move a one-station project's records to PostgreSQL (ids, audit
+                                                           chain and signatures as they are; kensa.db is kept, renamed)
   kensa report <project-dir> --out FILE.pdf|.html|.csv|.json [--from DATE] [--to DATE]
                                                            audit report of the verdicts in a period (dates YYYY-MM-DD, UTC,
                                                            both inclusive; PDF needs Chromium or KENSA_CHROMIUM)
@@ -576,7 +579,16 @@ async function cmdProject(args: string[], v: Values): Promise<number> {
       svc.close();
     }
   }
-  throw new UsageError('usage: kensa project create <dir> --name NAME [--store postgres://…] | kensa project info <dir>');
+  if (sub === 'share' && dir && args.length === 2) {
+    if (!v.store) throw new UsageError('kensa project share needs --store postgres://user@host:port/db?schema=S');
+    const r = await shareProject(dir, v.store, process.env.USER ?? 'kensa', (table, n) => {
+      if (!v.json && !v.quiet) process.stderr.write(`  ${table}: ${n} rows\n`);
+    });
+    if (v.json) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+    else process.stdout.write(`shared: ${path.resolve(dir)} now keeps its records in ${r.store} (${r.events} audit events, head ${r.headHash}); the SQLite file is kept as ${r.keptAs}\n`);
+    return 0;
+  }
+  throw new UsageError('usage: kensa project create <dir> --name NAME [--store postgres://…] | kensa project info <dir> | kensa project share <dir> --store postgres://…');
 }
 
 /** kensa report verify FILE [--project DIR]: a signed report against its signatures and the project's audit chain. */

@@ -38,7 +38,7 @@ import { mapSignature, signatureValid, type SignatureRow } from './signatures';
 export const GENESIS_HASH = '0'.repeat(64);
 
 /** The kinds Kensa writes; the chain itself accepts any non-empty kind. */
-export type AuditKind = 'verdict' | 'threshold' | 'fit' | 'refit' | 'learn' | 'rollback' | 'activate' | 'import' | 'project' | 'account' | 'signature' | 'confirm';
+export type AuditKind = 'verdict' | 'threshold' | 'fit' | 'refit' | 'learn' | 'rollback' | 'activate' | 'import' | 'project' | 'account' | 'signature' | 'confirm' | 'store';
 
 export interface AuditEventInput {
   actor: string;

@@ -12,7 +12,7 @@
  *   after a verdict is edited with psql behind Kensa's back).
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProjectService } from '../../src-main/services/project-service';
@@ -20,9 +20,20 @@ import { withStationLock } from '../../src-main/services/stations/locks';
 import { SHARED_PROJECT_FILE } from '../../src-main/services/stations/shared-project';
 import { watchProject } from '../../src-main/services/stations/watch';
 import type { StationChange } from '../../src-main/shared/api';
-import { currentLock, recordVerdict } from '../../src-main/store/index';
+import {
+  addLinePart,
+  commitLineResult,
+  createAccount,
+  currentLock,
+  putScores,
+  recordVerdict,
+  setThreshold,
+  signRecord,
+  undoVerdict,
+} from '../../src-main/store/index';
+import { recordContentHash } from '../../src-main/services/accounts';
 import { PG_PASSWORD, pgBinDir, psql, startPgCluster, type PgCluster } from '../helpers/pg-cluster';
-import { seedImages, tempDir } from '../store/helpers/fixtures';
+import { readyModel, seedImages, tempDir } from '../store/helpers/fixtures';
 
 const repo = path.resolve(import.meta.dirname, '../..');
 const HAVE_PG = pgBinDir() !== null;
@@ -154,6 +165,70 @@ describe.skipIf(!HAVE_PG)('a shared project on PostgreSQL', () => {
       await w.close();
       s1.close();
     }
+  });
+
+  it('kensa project share moves a one-station project to PostgreSQL: every row, the ids, the same chain head, signatures that still verify', () => {
+    const dir = path.join(tmp.dir, 'line7');
+    // A one-station project with a bit of everything: models (a fit and a refit), scores,
+    // verdicts with an undo, a threshold signed by an account, a line part with its outbox.
+    const seed = (async () => {
+      const s = await ProjectService.create(dir, 'Line 7', 'alice');
+      const db = s.db;
+      const ids = seedImages(db, 30);
+      const m1 = readyModel(db).version;
+      putScores(db, m1, ids.map((id, i) => ({ imageId: id, score: i / 10, maxPatchScore: 1 })));
+      recordVerdict(db, { imageId: ids[29]!, verdict: 'good', reviewer: 'alice' });
+      recordVerdict(db, { imageId: ids[28]!, verdict: 'defect', reviewer: 'bob', defectType: 'scratch' });
+      undoVerdict(db, ids[28]!, 'bob');
+      const m2 = readyModel(db, m1, [ids[29]!]).version;
+      const t = setThreshold(db, { modelVersion: m2, value: 1.5, setBy: 'alice', reason: 'tuned' });
+      createAccount(db, { name: 'ann', printedName: 'Ann Admin', role: 'administrator', password: 'correct horse 1' }, 'alice');
+      const h = recordContentHash(db, 'threshold', String(t.id));
+      signRecord(db, { recordKind: 'threshold', recordId: String(t.id), contentHash: h.contentHash, meaning: 'approved' }, 'ann', 'correct horse 1');
+      const { imageId } = addLinePart(db, { image: { path: 'parts/x.png', sha256: 'e'.repeat(64), bytes: 9, width: 4, height: 4, format: 'png' }, source: '/in', file: 'x.png', completeAt: 1, claimedAt: 2 }, 'line');
+      commitLineResult(db, { imageId, modelVersion: m2, score: 2, maxPatchScore: 2, mapFile: null, mapBytes: null, threshold: 1.5, reviewUpper: null, scoredAt: Date.now(), scorer: 'local' });
+      recordVerdict(db, { imageId, verdict: 'defect', reviewer: 'alice' });
+      const counts = Object.fromEntries(['images', 'scores', 'verdicts', 'models', 'thresholds', 'audit_events', 'signatures', 'accounts', 'line_parts', 'line_outbox'].map((t) => [t, Number(db.prepare(`SELECT count(*) FROM ${t}`).pluck().get())]));
+      const head = s.verifyAudit().headHash;
+      const maxVerdict = Number(db.prepare('SELECT max(id) FROM verdicts').pluck().get());
+      s.close();
+      return { counts, head, maxVerdict };
+    })();
+    return seed.then(({ counts, head, maxVerdict }) => {
+      const url = store();
+      const r = cli(['project', 'share', dir, '--store', url, '--json']);
+      expect(r.status, r.stderr).toBe(0);
+      const out = JSON.parse(r.stdout) as { rows: Record<string, number>; keptAs: string; headHash: string };
+      for (const [t, n] of Object.entries(counts)) if (t !== 'audit_events') expect(out.rows[t], t).toBe(n);
+      expect(out.rows.audit_events).toBe(counts.audit_events);
+      expect(existsSync(path.join(dir, 'kensa.db'))).toBe(false);
+      expect(existsSync(out.keptAs)).toBe(true); // the SQLite file, kept
+      expect(readFileSync(path.join(dir, SHARED_PROJECT_FILE), 'utf8')).not.toContain(PG_PASSWORD);
+
+      const s = ProjectService.open(dir);
+      try {
+        expect(s.storeInfo()).toMatchObject({ engine: 'postgres', files: 'shared-folder' });
+        const v = s.verifyAudit();
+        expect(v.problems).toEqual([]);
+        // the chain continues from the same head: the move is the one event after it
+        const last = s.db.prepare('SELECT prev_hash, kind, payload FROM audit_events ORDER BY seq DESC LIMIT 1').get() as { prev_hash: string; kind: string; payload: string };
+        expect(last).toMatchObject({ prev_hash: head, kind: 'store' });
+        expect(JSON.parse(last.payload)).toMatchObject({ action: 'shared', from: 'sqlite', headBefore: head });
+        // signatures still verify (verifyAudit checks each one); ids continue after the copied ones
+        expect(s.db.prepare('SELECT count(*) FROM signatures').pluck().get()).toBe(1);
+        const [img] = seedImages(s.db, 1, 'inspect', 'after-share');
+        expect(recordVerdict(s.db, { imageId: img!, verdict: 'good', reviewer: 'alice' }).id).toBe(maxVerdict + 1);
+        // the line part's outbox is the copied one (the verdict trigger's rows were not doubled) plus the new verdict's none
+        expect(s.db.prepare('SELECT count(*) FROM line_outbox').pluck().get()).toBe(counts.line_outbox);
+        expect(s.verifyAudit().ok).toBe(true);
+      } finally {
+        s.close();
+      }
+      // Sharing again is refused; the schema is taken.
+      const again = cli(['project', 'share', dir, '--store', url]);
+      expect(again.status).toBe(1);
+      expect(again.stderr).toMatch(/already a shared project/);
+    });
   });
 
   it('the CLI creates and describes a shared project and verifies its chain straight from the database', () => {
