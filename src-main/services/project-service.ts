@@ -93,6 +93,9 @@ import {
 
 export const DB_FILE = 'kensa.db';
 
+/** Images added per write transaction by an import (see importImages). */
+export const IMPORT_TX_ROWS = 500;
+
 export interface ImportResult {
   batch: string;
   added: number;
@@ -298,7 +301,16 @@ export class ProjectService {
       else errors.push(r.error);
       onProgress?.(++done, files.length);
     }
-    const r = addImages(this.db, batch, rows, actor);
+    // In transactions of IMPORT_TX_ROWS: each holds the project's write lock, and on a shared
+    // project the other stations' verdicts wait for it (an import is idempotent, so one cut
+    // short is finished by importing the same files again).
+    const r = { added: 0, existing: 0, ids: [] as number[] };
+    for (let i = 0; i < rows.length || i === 0; i += IMPORT_TX_ROWS) {
+      const part = addImages(this.db, batch, rows.slice(i, i + IMPORT_TX_ROWS), actor);
+      r.added += part.added;
+      r.existing += part.existing;
+      r.ids.push(...part.ids);
+    }
     if (errors.length > 0) recordImportErrors(this.db, batch, errors);
     return { batch, added: r.added, existing: r.existing, ids: r.ids, errors };
   }

@@ -66,7 +66,7 @@ const PASSED_UNREVIEWED = `
   AND EXISTS (SELECT 1 FROM images i WHERE i.id = s.image_id AND i.role = 'inspect')`;
 
 /** Fills map_bytes where it is unknown (maps written before migration 5), a batch at a time. */
-async function measureMaps(p: ProjectService, limit = 5000): Promise<number> {
+async function measureMaps(p: ProjectService, limit = 1000): Promise<number> {
   const rows = p.db.prepare('SELECT image_id, model_version, map_file FROM scores WHERE map_file IS NOT NULL AND map_bytes IS NULL LIMIT ?').all(limit) as { image_id: number; model_version: number; map_file: string }[];
   const sizes: [number, number, number][] = [];
   for (const r of rows) {
