@@ -141,7 +141,7 @@ export function queuePage(db: Db, scope: QueueScope, opts: QueuePageOptions = {}
   // 1. The scored parts, by score desc then id (skipped when the cursor is already past them).
   if (m !== null && (after === null || after.score !== null) && !(filter === 'flagged' && t === null)) {
     const conds = ['s.model_version = @m', `i.role = 'inspect'`];
-    if (after) conds.push('(s.score < @cs OR (s.score = @cs AND s.image_id > @cid))');
+    if (after) conds.push('s.score <= @cs AND (s.score < @cs OR s.image_id > @cid)');
     if (filter === 'flagged') conds.push('s.score >= @t');
     if (filter === 'passed' && t !== null) conds.push('s.score < @t');
     const rows = db

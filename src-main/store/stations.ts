@@ -112,9 +112,15 @@ export function claimPart(db: Db, imageId: number, who: Station, ttlMs = CLAIM_T
  * Claims the next part of the review queue for a station: the highest-scoring part under
  * `modelVersion` at or over `threshold` (null: every scored part) whose current verdict is
  * none (never judged, or undone) and that no other station holds. Its own unexpired claim on
- * an unjudged part comes first (a station that restarts takes back what it had).
+ * an unjudged part comes first (a station that restarts takes back what it had). `after`:
+ * the queue position the station was at (score, id), searched from first.
  */
-export function claimNext(db: Db, who: Station, q: { modelVersion: number; threshold: number | null }, ttlMs = CLAIM_TTL_MS): Claim | null {
+export function claimNext(
+  db: Db,
+  who: Station,
+  q: { modelVersion: number; threshold: number | null; after?: { score: number; id: number } | null },
+  ttlMs = CLAIM_TTL_MS,
+): Claim | null {
   const w = station(who);
   const life = ttl(ttlMs);
   return writeTx(db, () => {
@@ -127,17 +133,22 @@ export function claimNext(db: Db, who: Station, q: { modelVersion: number; thres
     )
       .pluck()
       .get({ m: q.modelVersion, station: w.station, now }) as number | undefined;
-    const id =
-      mine ??
-      (cached(
+    const free = (after: { score: number; id: number } | null): number | undefined =>
+      cached(
         db,
         `SELECT s.image_id FROM scores s JOIN images i ON i.id = s.image_id
          WHERE s.model_version = @m AND i.role = 'inspect' AND s.score >= @t AND ${unjudged}
+           AND s.score <= @cs AND (s.score < @cs OR s.image_id > @cid)
            AND NOT EXISTS (SELECT 1 FROM claims c WHERE c.image_id = s.image_id AND c.expires_at > @now AND c.station <> @station)
          ORDER BY s.score DESC, s.image_id LIMIT 1`,
       )
         .pluck()
-        .get({ m: q.modelVersion, t: q.threshold ?? -Number.MAX_VALUE, now, station: w.station }) as number | undefined);
+        .get({ m: q.modelVersion, t: q.threshold ?? -Number.MAX_VALUE, now, station: w.station, cs: after?.score ?? Number.MAX_VALUE, cid: after?.id ?? 0 }) as
+        | number
+        | undefined;
+    // From where the station last was (the parts above it are mostly judged: no walk over
+    // them), then, when nothing is left below, from the top (parts released or undone above).
+    const id = mine ?? (q.after ? (free(q.after) ?? free(null)) : free(null));
     if (id === undefined) return null;
     const row = cached(
       db,

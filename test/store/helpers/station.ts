@@ -61,15 +61,17 @@ const unjudged = (): number =>
       .get(modelVersion),
   );
 
+let after: { score: number; id: number } | null = null;
 for (;;) {
   if (pending) readNew();
-  const c = claimNext(db, { station, reviewer }, { modelVersion, threshold: null }, ttl);
+  const c = claimNext(db, { station, reviewer }, { modelVersion, threshold: null, after }, ttl);
   if (!c) {
     if (unjudged() === 0) break;
     await sleep(50); // the rest are held by others (or by a station that died: its claims run out)
     continue;
   }
   const score = Number(db.prepare('SELECT score FROM scores WHERE image_id = ? AND model_version = ?').pluck().get(c.imageId, modelVersion));
+  after = { score, id: c.imageId };
   const v = recordVerdict(db, { imageId: c.imageId, verdict: score > 5 ? 'defect' : 'good', reviewer });
   out({ ack: v.id, image: c.imageId, at: Date.now() });
   releaseClaim(db, c.imageId, station);
