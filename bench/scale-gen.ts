@@ -40,6 +40,8 @@ export interface ScaleProjectOptions {
   /** Parts with a verdict (default 3 % of the parts, at least 100, at most 5,000). */
   reviewed?: number;
   seed?: number;
+  /** A postgres:// URL: make a shared project whose records live there (default: kensa.db in the folder). */
+  store?: string;
   /** The engine worker to fit and score with (default: a new one, terminated at the end). */
   engine?: Engine;
   log?: (line: string) => void;
@@ -92,7 +94,7 @@ export async function generateScaleProject(opts: ScaleProjectOptions): Promise<S
   const bottle = path.join(sharedRoot(), 'data', 'mvtec', 'bottle');
   const ownEngine = opts.engine ? null : new EngineClient();
   const engine: Engine = opts.engine ?? ownEngine!;
-  const svc = await ProjectService.create(opts.dir, `Scale bench: ${n.toLocaleString('en-US')} parts`, 'bench');
+  const svc = await ProjectService.create(opts.dir, `Scale bench: ${n.toLocaleString('en-US')} parts`, 'bench', {}, opts.store);
   try {
     // 1. A real model, fitted quickly on a few good parts.
     const tf = performance.now();

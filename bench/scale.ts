@@ -1,7 +1,8 @@
 /**
- * `npm run bench:scale [-- --parts N] [--keep]` — the workstation at N scored parts (default
+ * `npm run bench:scale [-- --parts N] [--keep] [--pg]` — the workstation at N scored parts (default
  * 100,000), measured through the loopback host's API and in Chromium, the way a reviewer
- * meets it:
+ * meets it (--pg: a shared project, its records in PostgreSQL: a throwaway cluster on loopback,
+ * test/helpers/pg-cluster.ts):
  *
  *   firstPaintMs          open the workstation on the project (review screen): navigation start
  *                         until the first queue row AND the first part's image are on screen
@@ -38,6 +39,7 @@ import { chromium, type Browser, type Page } from '@playwright/test';
 import sharp from 'sharp';
 import { buildRenderer, repoRoot } from '../src-main/host/main';
 import { generateScaleProject } from './scale-gen';
+import { PG_PASSWORD, startPgCluster, type PgCluster } from '../test/helpers/pg-cluster';
 
 const shared = path.resolve(process.env.KENSA_SHARED ?? path.resolve('..', 'shared'));
 process.env.KENSA_SHARED = shared;
@@ -47,6 +49,7 @@ const { values } = parseArgs({
     parts: { type: 'string', default: '100000' },
     keep: { type: 'boolean', default: false },
     'import-files': { type: 'string', default: '1500' },
+    pg: { type: 'boolean', default: false },
   },
   strict: true,
 });
@@ -247,9 +250,15 @@ async function main(): Promise<void> {
   const loadStart = os.loadavg()[0]!;
   let host: HostProc | null = null;
   let browser: Browser | null = null;
+  let cluster: PgCluster | null = null;
   try {
     ensureRenderer();
-    const gen = await generateScaleProject({ dir: projectDir, parts: PARTS, log });
+    if (values.pg) {
+      cluster = await startPgCluster();
+      process.env.PGPASSWORD = PG_PASSWORD; // the host inherits it: the shared project file has no password
+      out.store = 'postgres';
+    }
+    const gen = await generateScaleProject({ dir: projectDir, parts: PARTS, log, ...(cluster ? { store: `${cluster.url()}?schema=scale` } : {}) });
     rows.push(['generate project', `${gen.seconds.total.toFixed(1)} s`, `fit ${gen.seconds.fit.toFixed(1)} s, pool ${gen.seconds.poolScore.toFixed(1)} s, ${PARTS.toLocaleString('en-US')} rows ${gen.seconds.rows.toFixed(1)} s, ${gen.reviewed} verdicts ${gen.seconds.verdicts.toFixed(1)} s`]);
     log(`making ${IMPORT_FILES} PNG files to import…`);
     await makeImportFolder(importDir, IMPORT_FILES);
@@ -375,6 +384,7 @@ async function main(): Promise<void> {
   } finally {
     if (browser) await browser.close().catch(() => undefined);
     if (host) await stopHost(host);
+    cluster?.stop();
     if (!values.keep) rmSync(root, { recursive: true, force: true });
     else log(`kept ${root}`);
   }
