@@ -580,16 +580,22 @@ export class ProjectService {
    * simply read again next time.
    */
   private afterVerdictWrite(imageId: number, write: () => Verdict): Verdict {
-    const pre = this.writeStamp();
-    const f = this.figures && this.figures.stamp === pre ? this.figures : null;
-    const before = f ? (currentVerdict(this.db, imageId)?.verdict ?? null) : null;
-    const row = write();
+    // Both stamps are read inside the write transaction, under the project's write lock: no
+    // other connection (another process, another station) can commit between them, so the
+    // figures are moved only when they were current at the start, and then they are current
+    // after it. (Reading them outside the lock, another station's commit in between would
+    // be folded into "our" stamp and its change never counted.)
+    const seen: { f: Figures | null; before: VerdictValue | null; post: string } = { f: null, before: null, post: '' };
+    const row = writeTx(this.db, () => {
+      const pre = this.writeStamp();
+      seen.f = this.figures && this.figures.stamp === pre ? this.figures : null;
+      seen.before = seen.f ? (currentVerdict(this.db, imageId)?.verdict ?? null) : null;
+      const r = write();
+      seen.post = this.writeStamp();
+      return r;
+    });
+    const { f, before, post } = seen;
     if (!f) return row;
-    const post = this.writeStamp();
-    if (post.split(':')[1] !== pre.split(':')[1]) {
-      this.figures = null; // another connection committed meanwhile: read everything again
-      return row;
-    }
     const after = row.verdict;
     const inspect = getImage(this.db, imageId)?.role === 'inspect';
     if (inspect && before !== after) {

@@ -26,6 +26,7 @@ import {
   createAccount,
   currentLock,
   putScores,
+  queueCounts,
   recordVerdict,
   setThreshold,
   signRecord,
@@ -46,9 +47,9 @@ const store = () => `${cluster.url()}?schema=st_${process.pid}_${++schemaN}`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 beforeAll(async () => {
+  tmp = tempDir('kensa-stations-');
   if (!HAVE_PG) return;
   cluster = await startPgCluster();
-  tmp = tempDir('kensa-stations-');
   process.env.PGPASSWORD = PG_PASSWORD; // what a station sets (or ~/.pgpass): the shared file has no password
 });
 afterAll(() => {
@@ -262,5 +263,38 @@ describe.skipIf(!HAVE_PG)('a shared project on PostgreSQL', () => {
     const detail = cli(['audit', 'verify', url, '--json']);
     const reasons = (JSON.parse(detail.stdout) as { problems: { reason: string }[] }).problems.map((p) => p.reason).join('\n');
     expect(reasons).toMatch(/guard trigger verdicts_no_update was dropped/); // disabled counts as dropped
+  });
+});
+
+describe.each([
+  ['sqlite', false],
+  ['postgres', true],
+] as const)('the counts a station keeps between writes (%s)', (_engine, pg) => {
+  it.skipIf(pg && !HAVE_PG)('stay equal to a fresh count while another station gives verdicts between this one’s', async () => {
+    const dir = path.join(tmp.dir, `counts-${pg ? 'pg' : 'sqlite'}`);
+    const a = await ProjectService.create(dir, 'Counts', 'alice', {}, pg ? store() : undefined);
+    const b = ProjectService.open(dir);
+    try {
+      const ids = seedImages(a.db, 12);
+      const m = readyModel(a.db).version;
+      putScores(a.db, m, ids.map((id, i) => ({ imageId: id, score: i, maxPatchScore: i })));
+      a.setThreshold(6, 'flag the top half', 'alice');
+      const fresh = () => queueCounts(a.db, a.queueScope());
+      expect(a.queueCounts()).toEqual(fresh());
+      for (let k = 0; k < 6; k++) {
+        a.verdict({ imageId: ids[11 - k]!, verdict: k % 2 ? 'defect' : 'good' }, 'alice'); // moves the kept counts
+        expect(a.queueCounts()).toEqual(fresh());
+        b.verdict({ imageId: ids[k]!, verdict: 'good' }, 'bob'); // another station: A must count it too
+        expect(a.queueCounts()).toEqual(fresh());
+      }
+      a.undo(ids[11]!, 'alice');
+      b.undo(ids[0]!, 'bob');
+      expect(a.queueCounts()).toEqual(fresh());
+      expect(a.queueCounts()).toMatchObject({ all: 12, good: 7, defect: 3, unreviewed: 2 });
+      expect(a.pendingRefit().map((v) => v.imageId)).toEqual(b.pendingRefit().map((v) => v.imageId));
+    } finally {
+      b.close();
+      a.close();
+    }
   });
 });
