@@ -33,13 +33,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { chromium, type Browser, type Page } from '@playwright/test';
 import sharp from 'sharp';
 import { buildRenderer, repoRoot } from '../src-main/host/main';
 import { generateScaleProject } from './scale-gen';
 import { PG_PASSWORD, startPgCluster, type PgCluster } from '../test/helpers/pg-cluster';
+import { hostUrl } from '../test/helpers/host-url';
 
 const shared = path.resolve(process.env.KENSA_SHARED ?? path.resolve('..', 'shared'));
 process.env.KENSA_SHARED = shared;
@@ -105,20 +105,7 @@ async function startHost(projectDir: string, configDir: string): Promise<HostPro
   });
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`kensa-host printed no URL in 120 s; stderr:\n${stderr}`)), 120_000);
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      const m = /^Kensa workstation: (\S+)$/.exec(line.trim());
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]!);
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`kensa-host exited with ${code}; stderr:\n${stderr}`));
-    });
-  });
+  const url = await hostUrl(child, () => stderr, 120_000);
   const u = new URL(url);
   const token = u.searchParams.get('token') ?? '';
   return {

@@ -4,9 +4,9 @@
  * every kind of bad input giving a specific one-line error that names the file while the
  * rest of the batch is still scored.
  */
-import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
+import { kensa } from '../helpers/kensa-cli';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,30 +22,7 @@ const int8 = path.join(shared, 'models', 'mobilenetv2-12-int8.onnx');
 const haveData = existsSync(bottle) && existsSync(fp32);
 if (!haveData) console.warn(`SKIPPING CLI tests: ${bottle} or ${fp32} missing (set KENSA_SHARED)`);
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
-function kensa(args: string[], timeoutMs = 600_000): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [path.join(repo, 'bin', 'kensa.mjs'), ...args], {
-      cwd: repo,
-      env: { ...process.env, KENSA_SHARED: shared, KENSA_MODELS_DIR: path.join(shared, 'models') },
-    });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-    p.on('error', reject);
-    p.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? -1, stdout, stderr });
-    });
-  });
-}
 
 let tmp: string;
 beforeAll(() => {

@@ -5,9 +5,9 @@
  * reviewed parts and threshold in force the export takes (a reviewed defect that would pass
  * refuses the export).
  */
-import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
+import { kensa as runKensa, type CliRun } from '../helpers/kensa-cli';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EngineClient } from '../../src-main/jobs/engine-client';
@@ -20,30 +20,9 @@ const fp32 = path.join(shared, 'models', 'mobilenetv2-dequant-fp32.onnx');
 const haveData = existsSync(bottle) && existsSync(fp32);
 if (!haveData) console.warn(`SKIPPING kensa export CLI tests: ${bottle} or ${fp32} missing (set KENSA_SHARED)`);
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
-function kensa(args: string[], timeoutMs = 300_000): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [path.join(repo, 'bin', 'kensa.mjs'), ...args], {
-      cwd: repo,
-      env: { ...process.env, KENSA_SHARED: shared, KENSA_MODELS_DIR: path.join(shared, 'models') },
-    });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-    p.on('error', reject);
-    p.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? -1, stdout, stderr });
-    });
-  });
-}
+
+const kensa = (args: string[]): Promise<CliRun> => runKensa(args, { timeoutMs: 300_000 });
 
 const files = (sub: string, n: number): string[] =>
   readdirSync(path.join(bottle, sub))

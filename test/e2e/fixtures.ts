@@ -9,8 +9,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { expect, test as base, type Page } from '@playwright/test';
+import { hostUrl } from '../helpers/host-url';
 
 export const repo = path.resolve(import.meta.dirname, '../..');
 export const shared = process.env['KENSA_SHARED'] ?? path.resolve(repo, '../shared');
@@ -53,21 +53,7 @@ export async function startHost(env: Record<string, string> = {}): Promise<Runni
     rmSync(tmp, { recursive: true, force: true });
   };
   try {
-    const url = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`kensa-host printed no URL in 90 s; stderr:\n${stderr}`)), 90_000);
-      const rl = createInterface({ input: child.stdout! });
-      rl.on('line', (line) => {
-        const m = /^Kensa workstation: (\S+)$/.exec(line.trim());
-        if (m) {
-          clearTimeout(timer);
-          resolve(m[1]!);
-        }
-      });
-      child.once('exit', (code) => {
-        clearTimeout(timer);
-        reject(new Error(`kensa-host exited with ${code}; stderr:\n${stderr}`));
-      });
-    });
+    const url = await hostUrl(child, () => stderr, 90_000);
     return { url, tmp, stop };
   } catch (e) {
     await stop();

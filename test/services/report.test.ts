@@ -7,7 +7,7 @@
  * the key numbers (pdftotext) and that 1,000 reviewed parts export to PDF quickly and small.
  * Page images of the PDF are left in $TMPDIR/kensa-report-preview/ to look at.
  */
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -48,6 +48,7 @@ import {
   type Signature,
 } from '../../src-main/store/index';
 import { newImages, readyModel } from '../store/helpers/fixtures';
+import { kensa } from '../helpers/kensa-cli';
 
 const repo = path.resolve(import.meta.dirname, '../..');
 const shared = path.resolve(process.env.KENSA_SHARED ?? path.join(repo, '..', 'shared'));
@@ -134,17 +135,6 @@ function numberAbove(words: Word[], label: string): number {
   return Number(above[0]!.t);
 }
 
-function kensa(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [path.join(repo, 'bin', 'kensa.mjs'), ...args], { cwd: repo, env: { ...process.env, KENSA_SHARED: shared } });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    p.on('error', reject);
-    p.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
 
 describe('report pieces without a project', () => {
   it('CSV fields follow RFC 4180', () => {

@@ -6,7 +6,6 @@
  * re-entering the password; a signed report verifies, and fails once its data is edited or a
  * signature from another report is swapped in; four eyes shows what waits for a second review.
  */
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,7 +15,8 @@ import { EngineClient } from '../../src-main/jobs/engine-client';
 import { verifyReportFile } from '../../src-main/services/report-signing';
 import { createWorkstation, type Workstation } from '../../src-main/services/workstation';
 import { openProjectDb, verifyAudit } from '../../src-main/store/index';
-import { bottleFiles, fittedProject, haveData, repo, shared } from './line/helpers';
+import { bottleFiles, fittedProject, haveData } from './line/helpers';
+import { kensaSync } from '../helpers/kensa-cli';
 import { apiOf } from '../helpers/workstation-api';
 
 if (!haveData) console.warn('SKIPPING signing tests: no bottle data / backbone in ../shared (set KENSA_SHARED)');
@@ -152,7 +152,7 @@ describe.skipIf(!haveData)('accounts, four eyes and signatures', () => {
     }
 
     // The CLI says the same, with exit codes.
-    const cli = (file: string) => spawnSync(process.execPath, [path.join(repo, 'bin', 'kensa.mjs'), 'report', 'verify', file, '--project', dir], { cwd: repo, env: { ...process.env, KENSA_SHARED: shared }, encoding: 'utf8' });
+    const cli = (file: string) => kensaSync(['report', 'verify', file, '--project', dir]);
     const a = cli(signed1);
     expect(a.status).toBe(0);
     expect(a.stdout).toMatch(/ok {2}signature \d+: Paula Approver \(paula\), approved/);

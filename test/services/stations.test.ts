@@ -11,7 +11,6 @@
  * - the CLI: `kensa project create/info`, `kensa audit verify postgres://…` (ok, then BROKEN
  *   after a verdict is edited with psql behind Kensa's back).
  */
-import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -35,8 +34,8 @@ import {
 import { recordContentHash } from '../../src-main/services/accounts';
 import { PG_PASSWORD, pgBinDir, psql, startPgCluster, type PgCluster } from '../helpers/pg-cluster';
 import { readyModel, seedImages, tempDir } from '../store/helpers/fixtures';
+import { kensaSync } from '../helpers/kensa-cli';
 
-const repo = path.resolve(import.meta.dirname, '../..');
 const HAVE_PG = pgBinDir() !== null;
 if (!HAVE_PG) console.warn('test/services/stations.test.ts: SKIPPED, PostgreSQL is not installed (scripts/setup.sh installs it as root)');
 
@@ -57,9 +56,7 @@ afterAll(() => {
   tmp?.cleanup();
 });
 
-function cli(args: string[]) {
-  return spawnSync(process.execPath, [path.join(repo, 'bin', 'kensa.mjs'), ...args], { cwd: repo, env: { ...process.env, PGPASSWORD: PG_PASSWORD }, encoding: 'utf8' });
-}
+const cli = (args: string[]) => kensaSync(args, { PGPASSWORD: PG_PASSWORD });
 
 describe.skipIf(!HAVE_PG)('a shared project on PostgreSQL', () => {
   it('is a folder with kensa-project.json (no password) that a second station opens; a foreign folder is refused', async () => {
