@@ -181,12 +181,20 @@ export async function* inOrder<T, R>(items: readonly T[], ahead: number, fn: (it
   }
 }
 
+/** Where a project's records and files are (ProjectService.storeInfo). */
+export interface StoreInfo {
+  engine: 'sqlite' | 'postgres';
+  label: string;
+  files: 'project-folder' | 'shared-folder';
+}
+
 export class ProjectService {
   /** The queue and image counts and the pending refit list, kept between writes (see figuresNow). */
   private figures: Figures | null = null;
 
   /** This station's name on claims and locks (services/stations). */
   station: string = defaultStationName();
+  private store: StoreInfo | null = null;
 
   private constructor(
     readonly dir: string,
@@ -238,11 +246,14 @@ export class ProjectService {
   }
 
   /** Where the store is: 'sqlite' (kensa.db here) or 'postgres' (a shared project), with a label for people. */
-  storeInfo(): { engine: 'sqlite' | 'postgres'; label: string; files: 'project-folder' | 'shared-folder' } {
-    const shared = readSharedProject(this.dir);
-    return shared
-      ? { engine: 'postgres', label: shared.store, files: projectFiles(this.db).location }
-      : { engine: 'sqlite', label: path.join(this.dir, DB_FILE), files: projectFiles(this.db).location };
+  storeInfo(): StoreInfo {
+    // Fixed while the project is open (asked for on every stations.status): read once.
+    if (!this.store) {
+      const shared = readSharedProject(this.dir);
+      const files = projectFiles(this.db).location;
+      this.store = shared ? { engine: 'postgres', label: shared.store, files } : { engine: 'sqlite', label: path.join(this.dir, DB_FILE), files };
+    }
+    return { ...this.store };
   }
 
   close(): void {

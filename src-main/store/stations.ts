@@ -85,6 +85,23 @@ interface ClaimRow {
 const mapClaim = (r: ClaimRow): Claim => ({ imageId: r.image_id, station: r.station, reviewer: r.reviewer, claimedAt: r.claimed_at, expiresAt: r.expires_at });
 
 /**
+ * Writes a station's claim on a part (inside the caller's write transaction, the holder
+ * already checked): a renewal of its own live claim keeps when it began, anything else starts
+ * a new claim.
+ */
+function putClaim(db: Db, imageId: number, w: Station, now: number, life: number): Claim {
+  const row = cached(
+    db,
+    `INSERT INTO claims (image_id, station, reviewer, claimed_at, expires_at) VALUES (?, ?, ?, ?, ?)
+     ON CONFLICT (image_id) DO UPDATE SET station = excluded.station, reviewer = excluded.reviewer,
+       claimed_at = CASE WHEN claims.station = excluded.station AND claims.expires_at > excluded.claimed_at THEN claims.claimed_at ELSE excluded.claimed_at END,
+       expires_at = excluded.expires_at
+     RETURNING *`,
+  ).get(imageId, w.station, w.reviewer, now, now + life) as ClaimRow;
+  return mapClaim(row);
+}
+
+/**
  * Claims one part for a station (or renews its own claim). Refused, with the holder, when
  * another station holds a claim that has not expired.
  */
@@ -96,15 +113,7 @@ export function claimPart(db: Db, imageId: number, who: Station, ttlMs = CLAIM_T
     const held = cached(db, 'SELECT * FROM claims WHERE image_id = ?').get(imageId) as ClaimRow | undefined;
     if (held && held.expires_at > now && held.station !== w.station) return { ok: false as const, heldBy: mapClaim(held) };
     if (!cached(db, 'SELECT 1 FROM images WHERE id = ?').get(imageId)) throw new KensaError('NOT_FOUND', `part ${imageId} does not exist`);
-    const row = cached(
-      db,
-      `INSERT INTO claims (image_id, station, reviewer, claimed_at, expires_at) VALUES (?, ?, ?, ?, ?)
-       ON CONFLICT (image_id) DO UPDATE SET station = excluded.station, reviewer = excluded.reviewer,
-         claimed_at = CASE WHEN claims.station = excluded.station AND claims.expires_at > excluded.claimed_at THEN claims.claimed_at ELSE excluded.claimed_at END,
-         expires_at = excluded.expires_at
-       RETURNING *`,
-    ).get(imageId, w.station, w.reviewer, now, now + life) as ClaimRow;
-    return { ok: true as const, claim: mapClaim(row) };
+    return { ok: true as const, claim: putClaim(db, imageId, w, now, life) };
   });
 }
 
@@ -150,13 +159,7 @@ export function claimNext(
     // them), then, when nothing is left below, from the top (parts released or undone above).
     const id = mine ?? (q.after ? (free(q.after) ?? free(null)) : free(null));
     if (id === undefined) return null;
-    const row = cached(
-      db,
-      `INSERT INTO claims (image_id, station, reviewer, claimed_at, expires_at) VALUES (?, ?, ?, ?, ?)
-       ON CONFLICT (image_id) DO UPDATE SET station = excluded.station, reviewer = excluded.reviewer, claimed_at = excluded.claimed_at, expires_at = excluded.expires_at
-       RETURNING *`,
-    ).get(id, w.station, w.reviewer, now, now + life) as ClaimRow;
-    return mapClaim(row);
+    return putClaim(db, id, w, now, life);
   });
 }
 

@@ -140,7 +140,7 @@ export async function shareProject(dir: string, store: string, actor: string, on
     renameSync(file, keptAs);
     for (const ext of ['-wal', '-shm']) if (existsSync(file + ext)) renameSync(file + ext, keptAs + ext);
     await writeSharedProject(abs, { store, folderUid: files.folderUid, name });
-    return { store: redactLocator(store), rows, events: (before.events ?? 0) + 1, headHash: head?.hash ?? null, keptAs, seconds: (performance.now() - t0) / 1000 };
+    return { store: redactLocator(store), rows, events: before.events + 1, headHash: head?.hash ?? null, keptAs, seconds: (performance.now() - t0) / 1000 };
   } finally {
     if (src.open) closeProjectDb(src);
     if (dst) closeProjectDb(dst);
