@@ -13,6 +13,7 @@
  */
 import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProjectService } from '../../src-main/services/project-service';
 import { withStationLock } from '../../src-main/services/stations/locks';
@@ -194,6 +195,17 @@ describe.skipIf(!HAVE_PG)('a shared project on PostgreSQL', () => {
     })();
     return seed.then(({ counts, head, maxVerdict }) => {
       const url = store();
+      // A table it does not know how to move is refused, naming it, and nothing moves.
+      const extra = new Database(path.join(dir, 'kensa.db'));
+      extra.exec('CREATE TABLE notes (x TEXT)');
+      extra.close();
+      const refused = cli(['project', 'share', dir, '--store', url]);
+      expect(refused.status).toBe(1);
+      expect(refused.stderr).toMatch(/tables this Kensa does not know how to move \(notes\): nothing was moved/);
+      expect(existsSync(path.join(dir, 'kensa.db'))).toBe(true);
+      const undo = new Database(path.join(dir, 'kensa.db'));
+      undo.exec('DROP TABLE notes');
+      undo.close();
       const r = cli(['project', 'share', dir, '--store', url, '--json']);
       expect(r.status, r.stderr).toBe(0);
       const out = JSON.parse(r.stdout) as { rows: Record<string, number>; keptAs: string; headHash: string };

@@ -31,7 +31,7 @@ import {
   writeTx,
   type Db,
 } from '../../store/index';
-import { asPg } from '../../store/dialect';
+import { asPg, schemaTables } from '../../store/dialect';
 import { writeSharedProject, SHARED_PROJECT_FILE } from './shared-project';
 
 /** Tables in an order that satisfies every foreign key, with the column that orders their rows. */
@@ -52,6 +52,9 @@ const TABLES: readonly (readonly [table: string, order: string])[] = [
   ['signatures', 'id'],
   ['confirmations', 'id'],
 ];
+
+/** Tables deliberately left behind: coordination of the moment, and the target's own file record. */
+const NOT_COPIED = new Set(['claims', 'station_locks', 'project_files']);
 
 /** Identity columns whose sequences must continue after the copied ids. */
 const IDENTITIES: readonly (readonly [string, string])[] = [
@@ -88,6 +91,11 @@ export async function shareProject(dir: string, store: string, actor: string, on
   let dst: Db | null = null;
   try {
     requireProject(src);
+    // A table this list does not know (a later migration, an edit by hand) would be left
+    // behind without a word: refuse instead.
+    const known = new Set(TABLES.map(([t]) => t));
+    const unknown = [...schemaTables(src)].filter((t) => !t.startsWith('sqlite_') && !known.has(t) && !NOT_COPIED.has(t));
+    if (unknown.length > 0) throw new KensaError('STORE_VERSION', `${file} has tables this Kensa does not know how to move (${unknown.join(', ')}): nothing was moved`);
     const before = verifyAudit(src);
     if (!before.ok) throw new KensaError('AUDIT_BROKEN', `the project's audit chain does not verify (${before.firstBad?.reason ?? 'unknown'}): fix that before sharing it`);
     dst = openProjectDb(store);
